@@ -1,0 +1,221 @@
+"""Load a system config from YAML and report every problem with file, line and field path."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+
+import networkx as nx
+import yaml
+from pydantic import ValidationError
+
+from rcaflows.config.models import SystemConfig
+from rcaflows.errors import ConfigError
+
+STORE_URL_ENV = "RCAFLOWS_STORE_URL"
+
+Path_ = tuple[str | int, ...]
+
+
+def demo_config_path() -> Path:
+    """Return the path of the bundled demo system's config."""
+    return Path(str(resources.files("rcaflows.demo").joinpath("system.yaml")))
+
+
+def _line_map(text: str) -> dict[Path_, int]:
+    """Map every key path in a YAML document to its 1-based line number."""
+    lines: dict[Path_, int] = {}
+
+    def walk(node: yaml.Node, path: Path_) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                k = key.value
+                lines[(*path, k)] = key.start_mark.line + 1
+                walk(value, (*path, k))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _line_of(lines: dict[Path_, int], path: Path_) -> int:
+    for n in range(len(path), -1, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return 1
+
+
+def _dotted(path: Path_) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(root)"
+
+
+def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
+    """Yield (path, message) for names that refer to nothing."""
+    components = {c.name for c in cfg.components}
+    teams = {t.name for t in cfg.teams}
+    channels = {c.name for c in cfg.notifications}
+    policies = {p.name for p in cfg.escalation}
+    nodes = {n.name for n in cfg.lineage.nodes}
+
+    def dupes(names: list[str], path: Path_, what: str) -> Iterator[tuple[Path_, str]]:
+        seen: set[str] = set()
+        for i, n in enumerate(names):
+            if n in seen:
+                yield (*path, i, "name"), f"duplicate {what} name {n!r}; names must be unique"
+            seen.add(n)
+
+    yield from dupes([c.name for c in cfg.components], ("components",), "component")
+    yield from dupes([t.name for t in cfg.teams], ("teams",), "team")
+    yield from dupes([n.name for n in cfg.lineage.nodes], ("lineage", "nodes"), "lineage node")
+    yield from dupes([c.name for c in cfg.notifications], ("notifications",), "channel")
+
+    for i, c in enumerate(cfg.components):
+        for j, dep in enumerate(c.depends_on):
+            if dep not in components:
+                yield ("components", i, "depends_on", j), f"unknown component {dep!r}; expected one of {sorted(components)}"
+        if c.team is not None and c.team not in teams:
+            yield ("components", i, "team"), f"unknown team {c.team!r}; expected one of {sorted(teams)}"
+    for i, m in enumerate(cfg.metrics):
+        if m.component not in components:
+            yield ("metrics", i, "component"), f"unknown component {m.component!r}; declare it under 'components'"
+    for i, n in enumerate(cfg.lineage.nodes):
+        if n.component is not None and n.component not in components:
+            yield ("lineage", "nodes", i, "component"), f"unknown component {n.component!r}"
+    for i, (u, v) in enumerate(cfg.lineage.edges):
+        for j, end in enumerate((u, v)):
+            if end not in nodes:
+                yield ("lineage", "edges", i, j), f"unknown lineage node {end!r}; declare it under 'lineage.nodes'"
+    if cfg.lineage.edges:
+        g = nx.DiGraph(cfg.lineage.edges)
+        if not nx.is_directed_acyclic_graph(g):
+            cycle = " -> ".join(u for u, _ in nx.find_cycle(g))
+            yield ("lineage", "edges"), f"lineage has a cycle ({cycle}); lineage must be acyclic"
+    if cfg.model is not None:
+        if cfg.model.component not in components:
+            yield ("model", "component"), f"unknown component {cfg.model.component!r}"
+        if cfg.model.lineage_node not in nodes:
+            yield ("model", "lineage_node"), f"unknown lineage node {cfg.model.lineage_node!r}"
+    for i, spec in enumerate(cfg.detectors.data_quality.expectations):
+        if spec.node not in nodes:
+            yield ("detectors", "data_quality", "expectations", i, "node"), f"unknown lineage node {spec.node!r}"
+    for i, node in enumerate(cfg.detectors.data_quality.drift_nodes):
+        if node not in nodes:
+            yield ("detectors", "data_quality", "drift_nodes", i), f"unknown lineage node {node!r}"
+    for i, t in enumerate(cfg.teams):
+        for j, ch in enumerate(t.channels):
+            if ch not in channels:
+                yield ("teams", i, "channels", j), f"unknown channel {ch!r}; declare it under 'notifications'"
+        if t.escalation_policy is not None and t.escalation_policy not in policies:
+            yield ("teams", i, "escalation_policy"), f"unknown escalation policy {t.escalation_policy!r}"
+    for i, r in enumerate(cfg.routing.rules):
+        if r.team not in teams:
+            yield ("routing", "rules", i, "team"), f"unknown team {r.team!r}; expected one of {sorted(teams)}"
+        for j, ch in enumerate(r.channels):
+            if ch not in channels:
+                yield ("routing", "rules", i, "channels", j), f"unknown channel {ch!r}"
+        for j, comp in enumerate(r.match.component):
+            if comp not in components:
+                yield ("routing", "rules", i, "match", "component", j), f"unknown component {comp!r}"
+    if cfg.routing.default_team not in teams:
+        yield ("routing", "default_team"), f"unknown team {cfg.routing.default_team!r}; expected one of {sorted(teams)}"
+    for i, p in enumerate(cfg.escalation):
+        afters = [lvl.after for lvl in p.levels]
+        if afters != sorted(afters):
+            yield ("escalation", i, "levels"), "levels must be in increasing order of 'after'"
+        for j, lvl in enumerate(p.levels):
+            for k, ch in enumerate(lvl.notify):
+                if ch not in channels:
+                    yield ("escalation", i, "levels", j, "notify", k), f"unknown channel {ch!r}"
+    if not cfg.sources:
+        yield ("sources",), "at least one source is required"
+
+
+def parse_config(text: str, where: str = "<config>") -> SystemConfig:
+    """Parse and validate config text; raise :class:`ConfigError` listing every problem."""
+    try:
+        raw = yaml.safe_load(text)
+        lines = _line_map(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        msg = f"{where}{line}: not valid YAML: {problem}"
+        raise ConfigError(msg, [msg]) from exc
+    if not isinstance(raw, dict):
+        msg = f"{where}:1: (root): expected a mapping with keys system, sources, components, teams, routing"
+        raise ConfigError(msg, [msg])
+    try:
+        cfg = SystemConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path: Path_ = tuple(err["loc"])
+            expected = err["msg"]
+            if err["type"] == "missing":
+                expected = "required field is missing"
+            elif err["type"] == "extra_forbidden":
+                expected = "unknown field; check its spelling"
+            problems.append(f"{where}:{_line_of(lines, path)}: {_dotted(path)}: {expected}")
+        raise ConfigError(f"{where}: {len(problems)} problem(s) in config", problems) from None
+    problems = [f"{where}:{_line_of(lines, p)}: {_dotted(p)}: {m}" for p, m in _cross_reference(cfg)]
+    if problems:
+        raise ConfigError(f"{where}: {len(problems)} problem(s) in config", problems)
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> SystemConfig:
+    """Load the config at ``path`` (the bundled demo system when None).
+
+    The store URL from ``RCAFLOWS_STORE_URL`` overrides the file's ``store.url``.
+    """
+    p = Path(path) if path is not None else demo_config_path()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        msg = f"{p}: cannot read config: {exc.strerror or exc}"
+        raise ConfigError(msg, [msg]) from exc
+    cfg = parse_config(text, str(p))
+    env_url = os.environ.get(STORE_URL_ENV)
+    if env_url:
+        cfg = cfg.model_copy(update={"store": cfg.store.model_copy(update={"url": env_url})})
+    return cfg
+
+
+def config_fingerprint(cfg: SystemConfig) -> str:
+    """Return a stable short hash of a config's content."""
+    import hashlib
+
+    return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
+
+
+def topology_graph(cfg: SystemConfig) -> nx.DiGraph:
+    """Return the service topology: edge u -> v when u calls or depends on v."""
+    g = nx.DiGraph()
+    for c in cfg.components:
+        g.add_node(c.name, kind=str(c.kind), team=c.team)
+    for c in cfg.components:
+        for dep in c.depends_on:
+            g.add_edge(c.name, dep)
+    return g
+
+
+def lineage_graph(cfg: SystemConfig) -> nx.DiGraph:
+    """Return the lineage graph: edge u -> v when data flows from u to v."""
+    g = nx.DiGraph()
+    for n in cfg.lineage.nodes:
+        g.add_node(n.name, kind=str(n.kind), component=n.component, columns=list(n.columns))
+    g.add_edges_from(cfg.lineage.edges)
+    return g
+
+
