@@ -138,7 +138,7 @@ class QualityDetector(_Model):
 
 class FairnessDetector(_Model):
     enabled: bool = Field(True, description="Run this detector.")
-    max_gap: float = Field(0.10, gt=0, lt=1, description="Largest tolerated gap between groups (absolute).")
+    max_gap: float = Field(0.05, gt=0, lt=1, description="Largest tolerated gap between groups (absolute).")
     min_group_size: int = Field(100, ge=1, description="Groups smaller than this in the window are not judged.")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the gap's interval.")
 
@@ -311,6 +311,7 @@ class RcaConfig(_Model):
         timedelta(hours=2), description="How far before the onset a change event can explain it."
     )
     top_k: int = Field(5, ge=1, le=50, description="Hypotheses kept in the report.")
+    reports_dir: str = Field("rcaflows-reports", description="Directory the HTML and Markdown reports go to.")
 
 
 class SystemConfig(_Model):

@@ -1,0 +1,267 @@
+"""The demo's fault scenarios as data, with the ground truth each one must be scored against.
+
+A :class:`Scenario` says what is injected (metric effects, change events and the parameters of
+the row-level injections in :mod:`rcaflows.demo.simulator`); :class:`Truth` is what detection and
+RCA are expected to find. Both are frozen and JSON-serializable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rcaflows.vocab import IncidentType
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Truth(_Frozen):
+    """What a run over one scenario must find: incident types, root cause, onset and distractors."""
+
+    scenario: str = Field(description="Scenario name.")
+    description: str = Field(description="One line on what goes wrong.")
+    incident_types: list[IncidentType] = Field(
+        default_factory=list, description="Incident types detection must raise (empty for no_fault)."
+    )
+    root_cause_component: str = Field("", description="Component (or 'client:<id>') at fault; '' for none.")
+    root_cause_kind: str = Field(
+        "", description="Kind of cause, e.g. 'deploy', 'schema_change', 'query_flood'."
+    )
+    root_cause_metric: str | None = Field(None, description="Metric or column that moves first at the root.")
+    onset: datetime | None = Field(None, description="When the fault starts (UTC); None for no_fault.")
+    distractors: list[str] = Field(
+        default_factory=list, description="Components that move loudly but are unrelated to the incident."
+    )
+
+    def write(self, path: str | Path) -> Path:
+        """Write the truth as indented JSON to ``path`` and return the path."""
+        p = Path(path)
+        p.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return p
+
+    @classmethod
+    def read(cls, path: str | Path) -> Truth:
+        """Read a truth written by :meth:`write`."""
+        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+
+class MetricEffect(_Frozen):
+    """One injected change of one metric series, relative to the scenario's onset.
+
+    ``mul`` multiplies the series, ``add`` adds to it, ``level`` moves it to ``value`` (keeping the
+    background noise). The effect starts ``lag`` after onset (negative: before) and reaches full
+    size over ``ramp``.
+    """
+
+    component: str = Field(description="Component of the metric.")
+    metric: str = Field(description="Metric name.")
+    op: Literal["mul", "add", "level"] = Field(description="How the effect applies.")
+    value: float = Field(description="Factor (mul), increment (add) or target level (level).")
+    lag: timedelta = Field(timedelta(0), description="Start relative to onset.")
+    ramp: timedelta = Field(timedelta(minutes=1), description="Time to reach full size.")
+
+
+class ChangeSpec(_Frozen):
+    """A change event the scenario adds to the change log, relative to onset."""
+
+    component: str = Field(description="Component changed.")
+    kind: Literal["deploy", "config", "infra", "schema"] = Field(description="Kind of change.")
+    description: str = Field(description="What changed.")
+    offset: timedelta = Field(timedelta(0), description="Time of the change relative to onset.")
+
+
+class Scenario(_Frozen):
+    """One demo scenario: what is injected and the ground truth of it."""
+
+    name: str = Field(description="Scenario name, the key in SCENARIOS.")
+    description: str = Field(description="One line on what goes wrong.")
+    incident_types: list[IncidentType] = Field(
+        default_factory=list, description="Types detection must raise."
+    )
+    root_cause_component: str = Field("", description="Component at fault ('' for none).")
+    root_cause_kind: str = Field("", description="Kind of cause.")
+    root_cause_metric: str | None = Field(None, description="Metric or column that moves first at the root.")
+    onset_before_end: timedelta | None = Field(
+        timedelta(minutes=45),
+        description="How long before the end of the data the fault starts (None: no fault).",
+    )
+    distractors: list[str] = Field(default_factory=list, description="Loud but unrelated components.")
+    effects: tuple[MetricEffect, ...] = Field((), description="Injected metric effects.")
+    changes: tuple[ChangeSpec, ...] = Field((), description="Change events the scenario adds.")
+    params: dict[str, float] = Field(
+        default_factory=dict, description="Parameters of the row-level injections (shares, rates, shifts)."
+    )
+
+    def onset(self, end: datetime) -> datetime | None:
+        """Return the fault's onset for data ending at ``end``."""
+        return None if self.onset_before_end is None else end - self.onset_before_end
+
+    def truth(self, end: datetime) -> Truth:
+        """Return the ground truth of this scenario for data ending at ``end``."""
+        return Truth(
+            scenario=self.name,
+            description=self.description,
+            incident_types=list(self.incident_types),
+            root_cause_component=self.root_cause_component,
+            root_cause_kind=self.root_cause_kind,
+            root_cause_metric=self.root_cause_metric,
+            onset=self.onset(end),
+            distractors=list(self.distractors),
+        )
+
+
+def _m(minutes: float) -> timedelta:
+    return timedelta(minutes=minutes)
+
+
+def _fx(
+    component: str,
+    metric: str,
+    op: Literal["mul", "add", "level"],
+    value: float,
+    lag: float = 0,
+    ramp: float = 1,
+) -> MetricEffect:
+    return MetricEffect(component=component, metric=metric, op=op, value=value, lag=_m(lag), ramp=_m(ramp))
+
+
+_T = IncidentType
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            name="schema_change_nulls",
+            description="Merchant feed v3 renames risk_score to risk_rating; merchant_risk arrives null "
+            "and the model's zero-imputation reads it as 'unrated merchant'.",
+            incident_types=[_T.DATA_QUALITY, _T.QUALITY_DEGRADATION],
+            root_cause_component="merchant_ingest",
+            root_cause_kind="schema_change",
+            root_cause_metric="null_rate",
+            effects=(
+                _fx("merchant_ingest", "null_rate", "level", 60.0),
+                _fx("etl", "null_rate", "level", 58.0, lag=1, ramp=2),
+            ),
+            changes=(
+                ChangeSpec(
+                    component="merchant_ingest",
+                    kind="schema",
+                    description="merchant feed v3 renames risk_score → risk_rating",
+                ),
+            ),
+            # share of merchant rows in v3 format / of served rows with merchant_risk null; minutes
+            # from onset until the ETL passes the nulls on to the feature store
+            params={"v3_share": 0.6, "null_share": 0.6, "feature_lag_min": 2.0},
+        ),
+        Scenario(
+            name="deploy_latency",
+            description="scoring-api v2.14.0 deploy slows every request: p95 latency x2.5, CPU +25 points.",
+            incident_types=[_T.PERFORMANCE_AVAILABILITY],
+            root_cause_component="scoring_api",
+            root_cause_kind="deploy",
+            root_cause_metric="latency_p95_ms",
+            effects=(
+                _fx("scoring_api", "latency_p95_ms", "mul", 2.5),
+                _fx("scoring_api", "cpu_util", "add", 25.0),
+                _fx("gateway", "latency_p95_ms", "mul", 2.2, lag=1, ramp=2),
+            ),
+            changes=(ChangeSpec(component="scoring_api", kind="deploy", description="scoring-api v2.14.0"),),
+        ),
+        Scenario(
+            name="drifting_source",
+            description="txn_ingest starts delivering amounts in cents for most rows; scores drift up.",
+            incident_types=[_T.DATA_QUALITY],
+            root_cause_component="txn_ingest",
+            root_cause_kind="source_drift",
+            root_cause_metric="amount",
+            params={"cents_share": 0.6, "factor": 100.0},
+        ),
+        Scenario(
+            name="retrain_bias",
+            description="fraud-model v5 retrained on Q1 data flags group B: its false-positive rate "
+            "rises from ~3 % to ~20 %.",
+            incident_types=[_T.BIAS_FAIRNESS],
+            root_cause_component="fraud_model",
+            root_cause_kind="retrain",
+            root_cause_metric="fpr_gap",
+            changes=(
+                ChangeSpec(
+                    component="fraud_model", kind="deploy", description="fraud-model v5 retrained on Q1 data"
+                ),
+            ),
+            params={"group_b_logit_shift": 2.4},
+        ),
+        Scenario(
+            name="query_flood",
+            description="A new client c-0666 floods the API with probing inputs far outside the "
+            "training range, scored near 0.5.",
+            incident_types=[_T.SECURITY_ADVERSARIAL],
+            root_cause_component="client:c-0666",
+            root_cause_kind="query_flood",
+            root_cause_metric="requests_per_min",
+            effects=(
+                _fx("gateway", "latency_p95_ms", "mul", 1.4, lag=1, ramp=2),
+                _fx("scoring_api", "latency_p95_ms", "mul", 1.5, lag=1, ramp=2),
+                _fx("scoring_api", "cpu_util", "add", 20.0, lag=1, ramp=2),
+                _fx("fraud_model", "inference_ms", "mul", 1.2, lag=1, ramp=2),
+            ),
+            params={"requests_per_min": 90.0},
+        ),
+        Scenario(
+            name="dependency_timeout",
+            description="geo_api times out on ~30 % of calls; scoring_api errors and slows, "
+            "geo_distance_km goes missing.",
+            incident_types=[_T.INTEGRATION_DEPENDENCY],
+            root_cause_component="geo_api",
+            root_cause_kind="dependency_timeout",
+            root_cause_metric="timeout_rate",
+            effects=(
+                _fx("geo_api", "timeout_rate", "level", 30.0),
+                _fx("geo_api", "latency_p95_ms", "mul", 4.0),
+                _fx("geo_api", "error_rate", "mul", 3.0),
+                _fx("scoring_api", "error_rate", "level", 7.0, lag=1, ramp=2),
+                _fx("scoring_api", "latency_p95_ms", "mul", 1.8, lag=2, ramp=2),
+                _fx("gateway", "error_rate", "level", 6.5, lag=2, ramp=2),
+                _fx("gateway", "latency_p95_ms", "mul", 1.8, lag=3, ramp=2),
+            ),
+            params={"timeout_share": 0.3},
+        ),
+        Scenario(
+            name="distractor_cpu",
+            description="feature_db saturates (CPU ~95 %, connections x3) and slows the feature store; "
+            "a loud reporting_batch job and a dashboard deploy are unrelated.",
+            incident_types=[_T.PERFORMANCE_AVAILABILITY],
+            root_cause_component="feature_db",
+            root_cause_kind="resource_saturation",
+            root_cause_metric="cpu_util",
+            distractors=["reporting_batch", "alerts_dashboard"],
+            effects=(
+                _fx("feature_db", "cpu_util", "level", 95.0),
+                _fx("feature_db", "connections", "mul", 3.0),
+                _fx("feature_store", "latency_p95_ms", "mul", 3.0, lag=1),
+                _fx("scoring_api", "latency_p95_ms", "mul", 1.9, lag=2, ramp=2),
+                _fx("gateway", "latency_p95_ms", "mul", 1.7, lag=3, ramp=2),
+                _fx("reporting_batch", "cpu_util", "level", 98.0, lag=-10),
+                _fx("reporting_batch", "memory_util", "level", 97.0, lag=-10),
+            ),
+            changes=(
+                ChangeSpec(
+                    component="alerts_dashboard",
+                    kind="deploy",
+                    description="alerts-dashboard v3.8 (new fraud heatmap)",
+                    offset=_m(-5),
+                ),
+            ),
+        ),
+        Scenario(
+            name="no_fault",
+            description="Normal operation with the usual benign changes.",
+            onset_before_end=None,
+        ),
+    )
+}

@@ -1,0 +1,682 @@
+"""Seeded simulator of the demo fraud-scoring system and its fault scenarios.
+
+The background (traffic, transactions, labels, metric noise, benign changes) depends only on
+``seed``, ``end`` and ``history``, so every scenario equals ``no_fault`` before its injections
+start. Each scenario then applies its :class:`~rcaflows.demo.scenarios.Scenario` effects with its
+own random stream. Everything is whole-array numpy; the only loops run over metric series.
+
+Results are cached: :func:`simulate` returns the same :class:`SimulatedWorld` for the same
+arguments, so callers must treat its frames as read-only (copy before changing them).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from rcaflows.config import load_config
+from rcaflows.config.models import MetricKind
+from rcaflows.data import MonitoringData
+from rcaflows.demo.scenarios import SCENARIOS, Scenario, Truth
+from rcaflows.errors import ConfigError
+from rcaflows.timeutil import utc
+
+DEMO_END: datetime = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+_MIN_NS = 60_000_000_000
+_RATE = 30.0  # mean scored requests per minute
+_N_CLIENTS = 200
+_N_MERCHANTS = 5000
+_FRAUD_RATE = 0.04
+_GROUP_B_SHARE = 0.3
+_LABEL_JITTER_S = 120.0
+
+# Stream ids of the background; scenario streams are derived from the scenario name.
+_S_TRAFFIC, _S_METRICS, _S_MERCHANTS, _S_CHANGES, _S_PROFILES = 1, 2, 3, 4, 5
+
+Arr = np.ndarray
+
+# ---------------------------------------------------------------- the fraud process and the model
+
+
+@dataclass(frozen=True)
+class _Feature:
+    """A feature drawn from a latent normal: ``fwd(raw) = mu + sign * sd * z``, z ~ N(shift*fraud, 1)."""
+
+    mu: float
+    sd: float
+    sign: float
+    shift: float  # class separation in latent units; also the model's weight (LDA)
+    fwd: Callable[[Arr], Arr]
+    inv: Callable[[Arr], Arr]
+
+
+def _logit(p: Arr) -> Arr:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.asarray(np.log(p / (1 - p)))
+
+
+def _sigmoid(x: Arr) -> Arr:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+def _log(x: Arr) -> Arr:
+    return np.asarray(np.log(np.maximum(x, 0.01)))
+
+
+def _log1p(x: Arr) -> Arr:
+    return np.asarray(np.log1p(np.maximum(x, 0.0)))
+
+
+_FEATURES: dict[str, _Feature] = {
+    "amount": _Feature(3.6, 1.0, 1, 0.9, _log, np.exp),
+    "country_risk": _Feature(-2.0, 0.8, 1, 0.7, _logit, _sigmoid),
+    "merchant_risk": _Feature(-1.5, 0.9, 1, 1.5, _logit, _sigmoid),
+    "merchant_age_days": _Feature(6.5, 0.8, -1, 0.6, _log, np.exp),
+    "txn_count_24h": _Feature(1.2, 0.5, 1, 0.6, _log1p, np.expm1),
+    "account_age_days": _Feature(6.8, 0.9, -1, 0.7, _log, np.exp),
+    "geo_distance_km": _Feature(3.0, 1.3, 1, 0.9, _log1p, np.expm1),
+}
+_INTEGER = ("merchant_age_days", "txn_count_24h", "account_age_days")
+_THRESHOLD_LOGIT = 4.3  # model intercept: about 3.5 % false positives, ~70 % recall in normal times
+# Merchants without a rating carry risk 0; in training they were the riskiest segment, so the model
+# maps risk 0 to this latent value. Zero-imputing a null merchant_risk therefore reads as "unrated".
+_UNRATED_LATENT = 1.8
+_LATENT_CLIP = 4.0  # the model clips standardized inputs, as robust scalers do
+
+
+def _latent(name: str, raw: Arr) -> Arr:
+    """Return the model's standardized, clipped view of one raw feature (NaN imputed as 0)."""
+    f = _FEATURES[name]
+    x = np.nan_to_num(np.asarray(raw, dtype=float), nan=0.0)
+    z = f.sign * (f.fwd(x) - f.mu) / f.sd
+    if name == "merchant_risk":
+        z = np.where(x <= 0, _UNRATED_LATENT, z)
+    return np.clip(z, -_LATENT_CLIP, _LATENT_CLIP)
+
+
+def _model_logit(features: Mapping[str, Arr], exclude: str | None = None) -> Arr:
+    """Return the fixed logistic model's logit (optionally without one feature's term)."""
+    n = len(next(iter(features.values())))
+    out = np.full(n, -_THRESHOLD_LOGIT)
+    for name, f in _FEATURES.items():
+        if name != exclude:
+            out += f.shift * _latent(name, features[name])
+    return out
+
+
+def _draw_features(rng: np.random.Generator, fraud: Arr) -> dict[str, Arr]:
+    """Draw the model features (except hour) for rows with the given true fraud flags."""
+    out: dict[str, Arr] = {}
+    for name, f in _FEATURES.items():
+        z = rng.standard_normal(len(fraud)) + f.shift * fraud
+        raw = f.inv(f.mu + f.sign * f.sd * z)
+        if name in _INTEGER:
+            raw = np.maximum(np.round(raw), 0 if name == "txn_count_24h" else 1)
+        elif name == "geo_distance_km":
+            raw = np.round(np.minimum(raw, 20000.0), 1)
+        elif name == "amount":
+            raw = np.round(raw, 2)
+        else:
+            raw = np.round(raw, 4)
+        out[name] = raw
+    return out
+
+
+# ---------------------------------------------------------------- time grid and helpers
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The 1-minute grid of ``[start, end)``."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    minutes: pd.DatetimeIndex
+    load: Arr  # traffic relative to the daily mean (0.5 .. 1.5)
+
+    @property
+    def n(self) -> int:
+        """Return the number of minutes."""
+        return len(self.minutes)
+
+    def index_of(self, ts: datetime) -> int:
+        """Return the minute index of ``ts`` (may lie outside the grid)."""
+        return int((pd.Timestamp(ts) - self.start) // pd.Timedelta(minutes=1))
+
+
+def _grid(end: datetime, history: timedelta) -> _Grid:
+    start = pd.Timestamp(end - history).floor("min")
+    minutes = pd.date_range(start, pd.Timestamp(end), freq="min", inclusive="left").as_unit("ns")
+    hour = minutes.hour.to_numpy() + minutes.minute.to_numpy() / 60.0
+    load = 1.0 + 0.5 * np.cos(2 * np.pi * (hour - 13.0) / 24.0)  # peak 13:00, trough 01:00 UTC: 3x
+    return _Grid(start=start, end=pd.Timestamp(end), minutes=minutes, load=load)
+
+
+def _rng(seed: int, stream: int | str, end: datetime) -> np.random.Generator:
+    """Return an independent generator for one stream of one seed."""
+    key = stream if isinstance(stream, int) else 1000 + zlib.crc32(stream.encode())
+    return np.random.default_rng([seed, key, int(pd.Timestamp(end).value // _MIN_NS)])
+
+
+def _ts(ns: Arr) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(ns, dtype="datetime64[ns]")).tz_localize("UTC")
+
+
+def _heavy(rng: np.random.Generator, shape: int | tuple[int, ...]) -> Arr:
+    """Draw student-t(4) noise scaled to unit spread, clipped to keep rare spikes bounded."""
+    return np.clip(rng.standard_t(4, size=shape) / np.sqrt(2.0), -8, 8)
+
+
+# ---------------------------------------------------------------- predictions and batches
+
+
+@dataclass
+class _Rows:
+    """Mutable working set of the organic scored requests (one row per transaction)."""
+
+    ts_ns: Arr
+    raw_ns: Arr  # when the transaction landed in raw_transactions
+    client: Arr  # client index
+    group_b: Arr
+    fraud: Arr
+    features: dict[str, Arr]
+    label_ns: Arr
+    currency: Arr
+    country: Arr
+
+
+_CURRENCIES = np.array(["EUR", "USD", "GBP"])
+_FX = np.array([1.0, 1.08, 0.86])
+_COUNTRIES = np.array(["DE", "FR", "NL", "ES", "IT", "GB", "US", "PL", "BE", "AT"])
+_COUNTRY_P = np.array([0.25, 0.15, 0.1, 0.1, 0.1, 0.08, 0.08, 0.06, 0.04, 0.04])
+_CLIENT_IDS = np.array([f"c-{i:04d}" for i in range(1, _N_CLIENTS + 1)], dtype=object)
+
+
+def _background_rows(grid: _Grid, seed: int) -> _Rows:
+    """Draw the organic transactions, their features, true fraud and label arrival."""
+    rng = _rng(seed, _S_TRAFFIC, grid.end)
+    counts = rng.poisson(_RATE * grid.load)
+    n = int(counts.sum())
+    minute_ns = grid.minutes.asi8.repeat(counts)
+    ts_ns = np.sort(minute_ns + (rng.random(n) * _MIN_NS).astype(np.int64))
+    raw_ns = ts_ns - (rng.uniform(40, 100, n) * 1e9).astype(np.int64)
+    zipf = 1.0 / np.arange(1, _N_CLIENTS + 1) ** 0.8
+    client = rng.choice(_N_CLIENTS, size=n, p=zipf / zipf.sum())
+    group_b = rng.random(n) < _GROUP_B_SHARE
+    fraud = (rng.random(n) < _FRAUD_RATE).astype(float)
+    features = _draw_features(rng, fraud)
+    label_ns = (
+        ts_ns
+        + int(_label_delay().total_seconds() * 1e9)
+        + (rng.uniform(0, _LABEL_JITTER_S, n) * 1e9).astype(np.int64)
+    )
+    currency = rng.choice(3, size=n, p=[0.8, 0.12, 0.08])
+    country = rng.choice(len(_COUNTRIES), size=n, p=_COUNTRY_P)
+    return _Rows(ts_ns, raw_ns, client, group_b, fraud, features, label_ns, currency, country)
+
+
+@lru_cache(maxsize=1)
+def _config_facts() -> tuple[tuple[tuple[str, str, MetricKind], ...], timedelta, tuple[str, ...]]:
+    """Return the demo config's metrics, label delay and model features."""
+    cfg = load_config()
+    metrics = tuple((m.component, m.name, m.kind) for m in cfg.metrics)
+    model = cfg.model
+    delay = model.label_delay if model is not None else timedelta(minutes=15)
+    features = tuple(model.features) if model is not None else ("hour", *_FEATURES)
+    return metrics, delay, features
+
+
+def _label_delay() -> timedelta:
+    return _config_facts()[1]
+
+
+@dataclass
+class _Flood:
+    """Extra requests of the query-flood attacker."""
+
+    ts_ns: Arr
+    group_b: Arr
+    features: dict[str, Arr]
+
+
+def _flood(grid: _Grid, rng: np.random.Generator, onset: datetime, rate: float) -> _Flood:
+    """Draw probing requests far outside the training range, tuned to land near the boundary."""
+    i0 = max(grid.index_of(onset), 0)
+    counts = np.zeros(grid.n, dtype=np.int64)
+    counts[i0:] = rng.poisson(rate, grid.n - i0)
+    n = int(counts.sum())
+    ts_ns = np.sort(grid.minutes.asi8.repeat(counts) + (rng.random(n) * _MIN_NS).astype(np.int64))
+    f: dict[str, Arr] = {
+        "amount": np.round(10 ** rng.uniform(5, 6, n), 2),
+        "country_risk": np.round(rng.uniform(0.0001, 0.01, n), 4),
+        "merchant_risk": np.round(rng.random(n), 4),
+        "merchant_age_days": rng.integers(15000, 40000, n).astype(float),
+        "txn_count_24h": np.zeros(n),
+        "geo_distance_km": np.full(n, 20000.0),
+        "account_age_days": np.ones(n),
+    }
+    # Extreme amounts and distances, offset by low-risk claims; the attacker then searches
+    # account_age_days so the score sits near the decision boundary.
+    acc = _FEATURES["account_age_days"]
+    target = rng.normal(0.0, 0.3, n)
+    partial = _model_logit(f, exclude="account_age_days")
+    z = np.clip((target - partial) / acc.shift, -_LATENT_CLIP + 0.01, _LATENT_CLIP - 0.01)
+    f["account_age_days"] = np.maximum(np.round(acc.inv(acc.mu + acc.sign * acc.sd * z)), 1.0)
+    return _Flood(ts_ns=ts_ns, group_b=rng.random(n) < _GROUP_B_SHARE, features=f)
+
+
+def _merchants(grid: _Grid, seed: int) -> pd.DataFrame:
+    """Draw the merchant feed: a rolling snapshot of merchant ratings, ~5 rows a minute."""
+    rng = _rng(seed, _S_MERCHANTS, grid.end)
+    counts = rng.poisson(5.0 * grid.load)
+    n = int(counts.sum())
+    ts_ns = np.sort(grid.minutes.asi8.repeat(counts) + (rng.random(n) * _MIN_NS).astype(np.int64))
+    mid = rng.integers(1, _N_MERCHANTS + 1, n)
+    # ratings are a property of the merchant: derive them from a per-merchant latent
+    mz = np.random.default_rng([seed, _S_MERCHANTS]).standard_normal((2, _N_MERCHANTS + 1))
+    risk = np.round(_sigmoid(-1.5 + 0.9 * mz[0][mid]), 4)
+    age = np.maximum(np.round(np.exp(6.5 - 0.8 * mz[1][mid])), 1.0)
+    return pd.DataFrame(
+        {
+            "timestamp": _ts(ts_ns),
+            "merchant_id": pd.Series(mid).map("m-{:05d}".format).to_numpy(dtype=object),
+            "risk_score": risk,
+            "age_days": age,
+        }
+    )
+
+
+def _prediction_frame(
+    grid: _Grid, rows: _Rows, flood: _Flood | None, group_b_shift: Arr, features_order: tuple[str, ...]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Assemble the predictions and feature_store frames from the organic rows and any flood."""
+    end_ns = grid.end.value
+    logit = _model_logit(rows.features) + group_b_shift
+    score = _sigmoid(logit)
+    arrived = rows.label_ns < end_ns
+    hour = ((rows.ts_ns // (3600 * 10**9)) % 24).astype(np.int64)
+    organic: dict[str, object] = {
+        "timestamp": rows.ts_ns,
+        "client_id": _CLIENT_IDS[rows.client],
+        "group": np.where(rows.group_b, "B", "A").astype(object),
+        "hour": hour,
+        **rows.features,
+        "score": np.round(score, 6),
+        "label": np.where(arrived, rows.fraud, np.nan),
+        "label_at": np.where(arrived, rows.label_ns, np.iinfo(np.int64).min),
+    }
+    store = pd.DataFrame({"timestamp": _ts(rows.ts_ns), **{c: organic[c] for c in features_order}})
+    cols: dict[str, Arr] = {k: np.asarray(v) for k, v in organic.items()}
+    if flood is not None and len(flood.ts_ns):
+        m = len(flood.ts_ns)
+        extra: dict[str, Arr] = {
+            "timestamp": flood.ts_ns,
+            "client_id": np.full(m, "c-0666", dtype=object),
+            "group": np.where(flood.group_b, "B", "A").astype(object),
+            "hour": ((flood.ts_ns // (3600 * 10**9)) % 24).astype(np.int64),
+            **flood.features,
+            "score": np.round(_sigmoid(_model_logit(flood.features)), 6),
+            # probes are not real transactions: no ground truth ever arrives for them
+            "label": np.full(m, np.nan),
+            "label_at": np.full(m, np.iinfo(np.int64).min),
+        }
+        cols = {k: np.concatenate([cols[k], extra[k]]) for k in cols}
+        order = np.argsort(cols["timestamp"], kind="stable")
+        cols = {k: v[order] for k, v in cols.items()}
+    label_at = cols["label_at"].astype("datetime64[ns]")
+    label_at[cols["label_at"] == np.iinfo(np.int64).min] = np.datetime64("NaT")
+    frame = pd.DataFrame(
+        {
+            "timestamp": _ts(cols["timestamp"]),
+            "client_id": cols["client_id"],
+            "group": cols["group"],
+            **{c: cols[c] for c in features_order},
+            "score": cols["score"],
+            "prediction": (cols["score"] >= 0.5).astype(np.int64),
+            "label": cols["label"].astype(float),
+            "label_at": pd.DatetimeIndex(label_at).tz_localize("UTC"),
+        }
+    )
+    return frame, store
+
+
+def _raw_transactions(grid: _Grid, rows: _Rows) -> pd.DataFrame:
+    """Return the raw_transactions batch (amounts in the transaction's currency)."""
+    order = np.argsort(rows.raw_ns, kind="stable")
+    keep = order[rows.raw_ns[order] >= grid.start.value]
+    txn = pd.Series(keep).map("t-{:08d}".format).to_numpy(dtype=object)
+    return pd.DataFrame(
+        {
+            "timestamp": _ts(rows.raw_ns[keep]),
+            "txn_id": txn,
+            "amount": np.round(rows.features["amount"][keep] * _FX[rows.currency[keep]], 2),
+            "currency": _CURRENCIES[rows.currency[keep]].astype(object),
+            "country": _COUNTRIES[rows.country[keep]].astype(object),
+            "client_id": _CLIENT_IDS[rows.client[keep]],
+        }
+    )
+
+
+def _counts_per_minute(grid: _Grid, ts: pd.Series) -> Arr:
+    idx = (pd.DatetimeIndex(ts).as_unit("ns").asi8 - grid.start.value) // _MIN_NS
+    idx = idx[(idx >= 0) & (idx < grid.n)]
+    return np.bincount(idx, minlength=grid.n).astype(float)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    """Normal behaviour of one metric: ``base + load_coef * load`` plus noise."""
+
+    base: float
+    load_coef: float = 0.0
+    noise: float = 0.05  # relative spread (mul) or absolute (add)
+    mul: bool = True
+    lo: float = 0.0
+    hi: float | None = None
+    digits: int = 3
+    blips: bool = True
+
+
+_BASELINES: dict[tuple[str, str], _Baseline] = {
+    ("gateway", "latency_p95_ms"): _Baseline(95.0, 35.0, 0.05),
+    ("gateway", "error_rate"): _Baseline(0.25, 0.1, 0.15, hi=100),
+    ("scoring_api", "latency_p95_ms"): _Baseline(70.0, 30.0, 0.05),
+    ("scoring_api", "error_rate"): _Baseline(0.2, 0.1, 0.15, hi=100),
+    ("scoring_api", "cpu_util"): _Baseline(30.0, 15.0, 2.0, mul=False, hi=100),
+    ("scoring_api", "memory_util"): _Baseline(58.0, 0.0, 1.2, mul=False, hi=100),
+    ("fraud_model", "inference_ms"): _Baseline(6.0, 2.0, 0.06),
+    ("feature_store", "latency_p95_ms"): _Baseline(10.0, 4.0, 0.06),
+    ("feature_store", "error_rate"): _Baseline(0.1, 0.05, 0.15, hi=100),
+    ("feature_db", "cpu_util"): _Baseline(30.0, 10.0, 2.0, mul=False, hi=100),
+    ("feature_db", "connections"): _Baseline(40.0, 20.0, 3.0, mul=False, digits=0),
+    ("geo_api", "latency_p95_ms"): _Baseline(35.0, 10.0, 0.06),
+    ("geo_api", "timeout_rate"): _Baseline(0.15, 0.05, 0.15, hi=100),
+    ("geo_api", "error_rate"): _Baseline(0.25, 0.05, 0.15, hi=100),
+    ("txn_ingest", "null_rate"): _Baseline(0.5, 0.0, 0.15, hi=100),
+    ("txn_ingest", "freshness_s"): _Baseline(90.0, 0.0, 8.0, mul=False, lo=30),
+    ("merchant_ingest", "null_rate"): _Baseline(0.5, 0.0, 0.15, hi=100),
+    ("merchant_ingest", "freshness_s"): _Baseline(100.0, 0.0, 8.0, mul=False, lo=30),
+    ("profile_ingest", "row_count"): _Baseline(0.0, 60.0, 0.0, digits=0, blips=False),
+    ("profile_ingest", "null_rate"): _Baseline(0.5, 0.0, 0.15, hi=100),
+    ("profile_ingest", "freshness_s"): _Baseline(80.0, 0.0, 7.0, mul=False, lo=30),
+    ("etl", "null_rate"): _Baseline(0.5, 0.0, 0.15, hi=100),
+    ("etl", "freshness_s"): _Baseline(110.0, 0.0, 8.0, mul=False, lo=30),
+    ("reporting_batch", "cpu_util"): _Baseline(20.0, 0.0, 2.0, mul=False, hi=100),
+    ("reporting_batch", "memory_util"): _Baseline(35.0, 0.0, 1.5, mul=False, hi=100),
+}
+# Fallback for metrics a changed config may add.
+_BY_KIND: dict[MetricKind, _Baseline] = {
+    MetricKind.LATENCY: _Baseline(50.0, 15.0, 0.05),
+    MetricKind.ERROR_RATE: _Baseline(0.3, 0.0, 0.15, hi=100),
+    MetricKind.TIMEOUT_RATE: _Baseline(0.2, 0.0, 0.15, hi=100),
+    MetricKind.NULL_RATE: _Baseline(0.5, 0.0, 0.15, hi=100),
+    MetricKind.CPU: _Baseline(30.0, 10.0, 2.0, mul=False, hi=100),
+    MetricKind.MEMORY: _Baseline(50.0, 0.0, 1.5, mul=False, hi=100),
+    MetricKind.FRESHNESS: _Baseline(90.0, 0.0, 8.0, mul=False, lo=30),
+    MetricKind.THROUGHPUT: _Baseline(0.0, 30.0, 0.0, digits=0, blips=False),
+    MetricKind.ROW_COUNT: _Baseline(0.0, 30.0, 0.0, digits=0, blips=False),
+    MetricKind.OTHER: _Baseline(10.0, 0.0, 0.05),
+}
+# Metrics counted from the simulated rows instead of drawn.
+_COUNTED = {
+    ("gateway", "requests_per_min"): "predictions",
+    ("txn_ingest", "row_count"): "raw_transactions",
+    ("merchant_ingest", "row_count"): "raw_merchants",
+    ("etl", "row_count"): "feature_store",
+}
+
+
+def _background_metrics(grid: _Grid, seed: int) -> tuple[list[tuple[str, str]], Arr, Arr]:
+    """Draw every configured metric's normal series; return keys, values and noise-free curves."""
+    metrics, _, _ = _config_facts()
+    rng = _rng(seed, _S_METRICS, grid.end)
+    prof = _rng(seed, _S_PROFILES, grid.end)
+    keys = [(c, m) for c, m, _ in metrics]
+    values = np.zeros((len(keys), grid.n))
+    smooth = np.zeros((len(keys), grid.n))
+    noise = _heavy(rng, (len(keys), grid.n))
+    n_blips = rng.poisson(grid.n / 600.0, len(keys))
+    for i, (comp, name, kind) in enumerate(metrics):
+        spec = _BASELINES.get((comp, name), _BY_KIND[kind])
+        curve = spec.base + spec.load_coef * grid.load
+        if spec.noise == 0.0:  # counts: Poisson around the curve
+            v = prof.poisson(np.maximum(curve, 0)).astype(float)
+        elif spec.mul:
+            v = curve * np.exp(spec.noise * noise[i])
+        else:
+            v = curve + spec.noise * noise[i]
+        if spec.blips and n_blips[i]:
+            # short benign blips of 1-3 minutes: too short to look like a sustained shift
+            starts = rng.integers(0, grid.n, n_blips[i])
+            lengths = rng.integers(1, 4, n_blips[i])
+            # a few noise widths, relative for ratio-like series and absolute for levels
+            sizes = rng.uniform(2.5, 5.0, n_blips[i]) * spec.noise
+            bump = np.zeros(grid.n + 4)
+            np.add.at(bump, starts, sizes)
+            np.add.at(bump, starts + lengths, -sizes)
+            step = np.cumsum(bump)[: grid.n]
+            v = v * (1 + step) if spec.mul else v + step
+        values[i], smooth[i] = v, curve
+    return keys, values, smooth
+
+
+def _weight(grid: _Grid, start: datetime, ramp: timedelta) -> Arr:
+    """Return 0 before ``start``, rising linearly to 1 over ``ramp``."""
+    i0 = grid.index_of(start)
+    steps = max(ramp / timedelta(minutes=1), 1.0)
+    return np.clip((np.arange(grid.n) - i0 + 1) / steps, 0.0, 1.0)
+
+
+def _apply_effects(
+    grid: _Grid,
+    scenario: Scenario,
+    onset: datetime,
+    keys: list[tuple[str, str]],
+    values: Arr,
+    smooth: Arr,
+    rng: np.random.Generator,
+) -> None:
+    """Apply the scenario's metric effects in place."""
+    index = {k: i for i, k in enumerate(keys)}
+    for fx in scenario.effects:
+        i = index.get((fx.component, fx.metric))
+        if i is None:
+            continue
+        w = _weight(grid, onset + fx.lag, fx.ramp)
+        if fx.op == "mul":
+            values[i] *= 1 + w * (fx.value - 1)
+        elif fx.op == "add":
+            values[i] += w * fx.value
+        else:  # level: move the curve to the target and keep proportionate noise
+            jitter = fx.value * 0.04 * rng.standard_normal(grid.n)
+            values[i] += w * (fx.value - smooth[i] + jitter)
+
+
+def _finish_metrics(
+    grid: _Grid, keys: list[tuple[str, str]], values: Arr, counted: Mapping[str, Arr]
+) -> pd.DataFrame:
+    """Fill counted metrics, clip and round every series, and return the long frame."""
+    metrics, _, _ = _config_facts()
+    for i, (comp, name, kind) in enumerate(metrics):
+        source = _COUNTED.get((comp, name))
+        if source is not None:
+            values[i] = counted[source]
+        spec = _BASELINES.get((comp, name), _BY_KIND[kind])
+        values[i] = np.round(np.clip(values[i], spec.lo, spec.hi), spec.digits)
+    m = len(keys)
+    return pd.DataFrame(
+        {
+            "timestamp": grid.minutes.repeat(m),
+            "component": np.tile(np.array([k[0] for k in keys], dtype=object), grid.n),
+            "metric": np.tile(np.array([k[1] for k in keys], dtype=object), grid.n),
+            "value": values.T.ravel(),
+        }
+    )
+
+
+# ---------------------------------------------------------------- changes
+
+# Benign background changes: (hours before end, component, kind, description).
+_BENIGN_CHANGES = (
+    (30.0, "alerts_dashboard", "deploy", "alerts-dashboard v3.7 (chart refresh)"),
+    (26.0, "etl", "deploy", "etl v1.8.3 (retry tuning)"),
+    (20.0, "feature_store", "config", "raise cache TTL 300s → 600s"),
+    (14.0, "gateway", "infra", "node pool upgrade to k8s 1.31"),
+    (2.5, "reporting_batch", "config", "nightly export writes parquet instead of csv"),
+)
+
+
+def _changes(grid: _Grid, seed: int, scenario: Scenario, onset: datetime | None) -> pd.DataFrame:
+    """Return the benign background changes plus the scenario's own change events."""
+    rng = _rng(seed, _S_CHANGES, grid.end)
+    jitter = rng.uniform(-20, 20, len(_BENIGN_CHANGES))
+    rows = [
+        (grid.end - pd.Timedelta(hours=h) + pd.Timedelta(minutes=float(j)), c, k, d)
+        for (h, c, k, d), j in zip(_BENIGN_CHANGES, jitter, strict=True)
+    ]
+    if onset is not None:
+        rows += [
+            (pd.Timestamp(onset + ch.offset), ch.component, ch.kind, ch.description)
+            for ch in scenario.changes
+        ]
+    frame = pd.DataFrame(rows, columns=["timestamp", "component", "kind", "description"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    frame = frame[(frame["timestamp"] >= grid.start) & (frame["timestamp"] < grid.end)]
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- the world
+
+
+@dataclass(frozen=True)
+class SimulatedWorld:
+    """One simulated run: the monitoring data, its ground truth and the scenario behind it.
+
+    Cached and shared between callers: treat every frame as read-only.
+    """
+
+    scenario: Scenario
+    truth: Truth
+    data: MonitoringData
+
+
+def simulate(
+    scenario: str,
+    seed: int = 7,
+    end: datetime = DEMO_END,
+    history: timedelta = timedelta(days=2),
+) -> SimulatedWorld:
+    """Simulate the demo system over ``[end - history, end)`` with one scenario injected.
+
+    Args:
+        scenario: a name from :data:`SCENARIOS`.
+        seed: random seed; the same seed gives identical frames, and every scenario shares the
+            background of ``no_fault``.
+        end: end of the data (timezone-aware); detection is meant to run at this time.
+        history: how much data before ``end`` to produce.
+
+    Returns:
+        The cached world for these arguments; its frames must not be mutated.
+
+    Raises:
+        ConfigError: for an unknown scenario name or an unusable ``end``/``history``.
+    """
+    if scenario not in SCENARIOS:
+        msg = f"unknown demo scenario {scenario!r}; expected one of: {', '.join(SCENARIOS)}"
+        raise ConfigError(msg, [msg])
+    try:
+        end_utc = utc(end)
+    except ValueError as exc:
+        raise ConfigError(f"demo end: {exc}") from exc
+    if history < timedelta(hours=2):
+        raise ConfigError(f"demo history must be at least 2h, got {history}")
+    return _simulate(scenario, int(seed), end_utc, history)
+
+
+def _inject_rows(
+    grid: _Grid,
+    scenario: Scenario,
+    onset: datetime,
+    rows: _Rows,
+    merchants: pd.DataFrame,
+    rng: np.random.Generator,
+) -> tuple[Arr, _Flood | None]:
+    """Apply the scenario's row-level injection in place; return group-B logit shifts and any flood."""
+    p = scenario.params
+    onset_ns = pd.Timestamp(onset).value
+    after = rows.ts_ns >= onset_ns
+    shift = np.zeros(len(rows.ts_ns))
+    flood: _Flood | None = None
+    if scenario.name == "schema_change_nulls":
+        v3 = (merchants["timestamp"] >= pd.Timestamp(onset)).to_numpy() & (
+            rng.random(len(merchants)) < p["v3_share"]
+        )
+        merchants["risk_rating"] = np.where(v3, merchants["risk_score"], np.nan)
+        merchants.loc[v3, "risk_score"] = np.nan
+        lagged = rows.ts_ns >= onset_ns + int(p["feature_lag_min"] * _MIN_NS)
+        hit = lagged & (rng.random(len(rows.ts_ns)) < p["null_share"])
+        rows.features["merchant_risk"] = np.where(hit, np.nan, rows.features["merchant_risk"])
+    elif scenario.name == "drifting_source":
+        # decided by when the row landed in the source; the feature store sees it ~1 min later
+        cents = (rows.raw_ns >= onset_ns) & (rng.random(len(rows.ts_ns)) < p["cents_share"])
+        rows.features["amount"] = np.where(
+            cents, rows.features["amount"] * p["factor"], rows.features["amount"]
+        )
+    elif scenario.name == "retrain_bias":
+        shift = np.where(after & rows.group_b, p["group_b_logit_shift"], 0.0)
+    elif scenario.name == "query_flood":
+        flood = _flood(grid, rng, onset, p["requests_per_min"])
+    elif scenario.name == "dependency_timeout":
+        timed_out = after & (rng.random(len(rows.ts_ns)) < p["timeout_share"])
+        rows.features["geo_distance_km"] = np.where(timed_out, np.nan, rows.features["geo_distance_km"])
+    return shift, flood
+
+
+@lru_cache(maxsize=32)
+def _simulate(name: str, seed: int, end: datetime, history: timedelta) -> SimulatedWorld:
+    """Build one world (cached; arguments already validated)."""
+    scenario = SCENARIOS[name]
+    grid = _grid(end, history)
+    onset = scenario.onset(end)
+    _, _, features_order = _config_facts()
+    rows = _background_rows(grid, seed)
+    merchants = _merchants(grid, seed)
+    keys, values, smooth = _background_metrics(grid, seed)
+    group_b_shift: Arr = np.zeros(len(rows.ts_ns))
+    flood: _Flood | None = None
+    if onset is not None:
+        inj = _rng(seed, name, grid.end)
+        group_b_shift, flood = _inject_rows(grid, scenario, onset, rows, merchants, inj)
+        _apply_effects(grid, scenario, onset, keys, values, smooth, inj)
+
+    predictions, store = _prediction_frame(grid, rows, flood, group_b_shift, features_order)
+    raw = _raw_transactions(grid, rows)
+    counted = {
+        "predictions": _counts_per_minute(grid, predictions["timestamp"]),
+        "raw_transactions": _counts_per_minute(grid, raw["timestamp"]),
+        "raw_merchants": _counts_per_minute(grid, merchants["timestamp"]),
+        "feature_store": _counts_per_minute(grid, store["timestamp"]),
+    }
+    metrics = _finish_metrics(grid, keys, values, counted)
+    data = MonitoringData(
+        start=grid.start.to_pydatetime(),
+        end=end,
+        metrics=metrics,
+        predictions=predictions,
+        batches=MappingProxyType(
+            {"raw_transactions": raw, "raw_merchants": merchants, "feature_store": store}
+        ),
+        changes=_changes(grid, seed, scenario, onset),
+    )
+    return SimulatedWorld(scenario=scenario, truth=scenario.truth(end), data=data)

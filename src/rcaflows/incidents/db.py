@@ -1,0 +1,219 @@
+"""The incident store's database: engine, schema creation and one transaction per unit of work.
+
+SQLite (a local file, zero services) is the default; any SQLAlchemy URL with a sync driver works,
+e.g. ``postgresql+psycopg://user:pw@host/db``.
+
+On SQLite every write session begins with ``BEGIN IMMEDIATE``: it takes the write lock before it
+reads, so a read-check-write unit of work (dedup, a guarded transition) can never interleave with
+another writer; a concurrent writer waits (``busy_timeout``) instead of failing. Read-only sessions
+(``session(readonly=True)``) begin deferred and never block on writers (WAL).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from rcaflows.errors import RcaflowsError, StoreError
+from rcaflows.incidents.models import Base
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_READONLY = "rcaflows_readonly"
+
+
+def mask_url(url: str | URL) -> str:
+    """Return ``url`` with its password replaced by ``***``, safe for messages and logs."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _finite(value: Any) -> Any:
+    """Return ``value`` with NaN and infinities replaced by None, as JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    """Encode the non-JSON values evidence commonly holds; refuse anything else loudly."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return _finite(sorted(value, key=str))
+    if hasattr(value, "model_dump"):  # pydantic models
+        return _finite(value.model_dump(mode="json"))
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars and arrays
+        return _finite(value.tolist())
+    raise TypeError(f"cannot store a {type(value).__name__} in a JSON column: {value!r}")
+
+
+def _json_dumps(value: Any) -> str:
+    """Serialize a JSON column: datetimes as ISO text, numpy as Python, NaN as null."""
+    return json.dumps(_finite(value), default=_json_default, allow_nan=False)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """Return the database file of a SQLite URL, or None for in-memory / non-SQLite URLs."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    db = url.database
+    if not db or db == ":memory:" or db.startswith("file:") or url.query.get("mode") == "memory":
+        return None
+    return Path(db).expanduser()
+
+
+def _install_sqlite_listeners(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite, so BEGIN is ours (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        readonly = conn.get_execution_options().get(_READONLY, False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+class Store:
+    """The incident store at one database URL.
+
+    Args:
+        url: SQLAlchemy URL; a SQLite file's parent directories are created.
+        echo: Log every SQL statement (debugging).
+
+    Raises:
+        StoreError: If the URL is malformed or its driver is not installed.
+    """
+
+    _cache: ClassVar[dict[str, Store]] = {}
+    _cache_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.masked_url = mask_url(url)
+        try:
+            parsed = make_url(url)
+        except exc.ArgumentError as e:
+            raise StoreError(
+                f"incident store URL {self.masked_url!r} is malformed ({e}); "
+                "expected e.g. 'sqlite:///rcaflows.db' or 'postgresql+psycopg://user@host/db'"
+            ) from None
+        self.url = parsed
+        db_file = _sqlite_file(parsed)
+        if db_file is not None:
+            try:
+                db_file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(
+                    f"cannot create the directory of incident store {self.masked_url}: {e}"
+                ) from e
+        try:
+            self.engine: Engine = sa.create_engine(
+                parsed, echo=echo, pool_pre_ping=True, json_serializer=_json_dumps
+            )
+        except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as e:
+            raise StoreError(
+                f"cannot open incident store {self.masked_url}: {e}; "
+                "check the URL's dialect and that its driver is installed"
+            ) from e
+        if parsed.get_backend_name() == "sqlite":
+            _install_sqlite_listeners(self.engine)
+        self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._readonly_sessions = sessionmaker(
+            bind=self.engine.execution_options(**{_READONLY: True}), expire_on_commit=False
+        )
+        self._created = False
+        self._create_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        """Return the store for ``url``, creating it on first use and reusing it afterwards."""
+        with cls._cache_lock:
+            store = cls._cache.get(url)
+            if store is None:
+                store = cls._cache[url] = cls(url)
+            return store
+
+    @classmethod
+    def clear_cache(cls) -> None:
+        """Dispose and forget every store made by :meth:`from_url` (tests, forks)."""
+        with cls._cache_lock:
+            for store in cls._cache.values():
+                store.dispose()
+            cls._cache.clear()
+
+    def create_all(self) -> None:
+        """Create the tables (and the audit-log triggers) that do not exist yet."""
+        with self._create_lock:
+            if self._created:
+                return
+            try:
+                Base.metadata.create_all(self.engine)
+            except exc.SQLAlchemyError as e:
+                raise StoreError(f"cannot create the schema of incident store {self.masked_url}: {e}") from e
+            self._created = True
+
+    @contextmanager
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """Yield a session that is one transaction: committed on success, rolled back on any error.
+
+        Args:
+            readonly: Begin without taking the write lock (SQLite); flushing any change is refused.
+
+        Raises:
+            StoreError: On a database error (the URL, password masked, is in the message).
+        """
+        self.create_all()
+        factory = self._readonly_sessions if readonly else self._sessions
+        with factory() as session:
+            if readonly:
+                event.listen(session, "before_flush", _refuse_flush)
+            try:
+                yield session
+                session.commit()
+            except BaseException as e:
+                session.rollback()
+                if isinstance(e, exc.SQLAlchemyError) and not isinstance(e, RcaflowsError):
+                    raise StoreError(f"incident store {self.masked_url}: {e}") from e
+                raise
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store({self.masked_url!r})"
+
+
+def _refuse_flush(session: Session, _flush_context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise StoreError("a read-only incident-store session tried to write; use store.session()")

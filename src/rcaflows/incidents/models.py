@@ -1,0 +1,246 @@
+"""The incident store's tables: incidents, their append-only audit log, and RCA runs.
+
+Enums are stored as their readable text values and timestamps as UTC; on SQLite, which has no
+time zones, :class:`UTCDateTime` hands back aware UTC datetimes all the same.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from rcaflows.errors import StoreError
+from rcaflows.vocab import OPEN_STATES, IncidentState, IncidentType, Priority, Severity
+
+
+class EventKind(StrEnum):
+    """What an audit-log entry records.
+
+    Every state change, the triage included, is a ``transition`` event, so replaying the
+    ``transition`` events from ``detected`` reproduces an incident's state.
+    """
+
+    DETECTED = "detected"
+    TRIAGED = "triaged"  # severity/priority/team changed without a state change (re-triage)
+    TRANSITION = "transition"
+    DUPLICATE = "duplicate"
+    NOTE = "note"
+    RCA_STARTED = "rca_started"
+    RCA_PHASE = "rca_phase"
+    RCA_COMPLETED = "rca_completed"
+    RCA_FAILED = "rca_failed"
+    REPORT = "report"
+    NOTIFICATION = "notification"
+    ESCALATION = "escalation"
+
+
+class RcaStatus(StrEnum):
+    """Status of one RCA run."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC; naive datetimes are refused, not guessed."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"timestamp {value!r} has no timezone; give aware UTC datetimes")
+        value = value.astimezone(UTC)
+        # SQLite keeps no offset: store naive UTC text, and re-attach UTC on the way out.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _text_enum(enum_cls: type[StrEnum]) -> sa.Enum:
+    """Return a column type that stores ``enum_cls`` members as their readable values."""
+    return sa.Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the incident store."""
+
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON()}  # noqa: RUF012
+
+
+class Incident(Base):
+    """One incident: what broke, how bad, who owns it, and where it is in its lifecycle.
+
+    ``version`` is SQLAlchemy's version counter: an UPDATE made from a stale read matches no
+    row and fails, so two racing operations can never both apply from the same state.
+    Reassign ``details`` rather than mutating it in place (plain JSON, no change tracking).
+    """
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(sa.String(200), index=True)
+    type: Mapped[IncidentType] = mapped_column(_text_enum(IncidentType))
+    subtype: Mapped[str] = mapped_column(sa.String(200))
+    title: Mapped[str] = mapped_column(sa.String(500))
+    component: Mapped[str] = mapped_column(sa.String(200))
+    metric: Mapped[str | None] = mapped_column(sa.String(200))
+    severity: Mapped[Severity] = mapped_column(_text_enum(Severity))
+    priority: Mapped[Priority] = mapped_column(_text_enum(Priority))
+    team: Mapped[str] = mapped_column(sa.String(200))
+    fingerprint: Mapped[str] = mapped_column(sa.String(200), index=True)
+    state: Mapped[IncidentState] = mapped_column(_text_enum(IncidentState), index=True)
+    detected_at: Mapped[datetime]
+    triaged_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    investigating_at: Mapped[datetime | None]
+    mitigated_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime]
+    occurrences: Mapped[int] = mapped_column(default=1)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __table_args__ = (sa.Index("ix_incidents_system_fingerprint_state", "system", "fingerprint", "state"),)
+
+    @property
+    def key(self) -> str:
+        """Return the readable key, e.g. ``INC-0042``."""
+        return incident_key(self.id)
+
+    @property
+    def is_open(self) -> bool:
+        """Return True while the incident is in one of ``vocab.OPEN_STATES``."""
+        return self.state in OPEN_STATES
+
+    def __repr__(self) -> str:
+        return f"<Incident {self.key if self.id is not None else '(new)'} {self.state} {self.title!r}>"
+
+
+def incident_key(incident_id: int) -> str:
+    """Return the readable key of an incident id: 42 -> ``INC-0042``."""
+    return f"INC-{incident_id:04d}"
+
+
+class IncidentEvent(Base):
+    """One entry of an incident's audit log; rows are never updated or deleted.
+
+    The ORM refuses updates and deletes (listeners below), and so does the database itself
+    (triggers created with the table on SQLite and PostgreSQL).
+    """
+
+    __tablename__ = "incident_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[EventKind] = mapped_column(_text_enum(EventKind))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    def __repr__(self) -> str:
+        return f"<IncidentEvent {self.id} incident={self.incident_id} {self.kind} by {self.actor}>"
+
+
+class RcaRun(Base):
+    """One root-cause analysis run; re-running creates a new row, never overwrites an old one."""
+
+    __tablename__ = "rca_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
+    flow_run_id: Mapped[str | None] = mapped_column(sa.String(64))
+    inputs_fingerprint: Mapped[str] = mapped_column(sa.String(200))
+    code_version: Mapped[str] = mapped_column(sa.String(100))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[RcaStatus] = mapped_column(_text_enum(RcaStatus))
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    results: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON())
+    report_html: Mapped[str | None] = mapped_column(sa.String(1000))
+    report_md: Mapped[str | None] = mapped_column(sa.String(1000))
+
+    def __repr__(self) -> str:
+        return f"<RcaRun {self.id} incident={self.incident_id} {self.status}>"
+
+
+# -- append-only audit log, enforced in the ORM ... -------------------------------------------
+
+
+@event.listens_for(IncidentEvent, "before_update")
+def _refuse_event_update(mapper: Mapper[Any], connection: sa.Connection, target: IncidentEvent) -> None:
+    raise StoreError(
+        f"incident_events is append-only: refused to update event {target.id} of incident "
+        f"{target.incident_id}; record a new event instead"
+    )
+
+
+@event.listens_for(IncidentEvent, "before_delete")
+def _refuse_event_delete(mapper: Mapper[Any], connection: sa.Connection, target: IncidentEvent) -> None:
+    raise StoreError(
+        f"incident_events is append-only: refused to delete event {target.id} of incident "
+        f"{target.incident_id}"
+    )
+
+
+# -- ... and in the database, so raw SQL cannot rewrite history either ------------------------
+
+_EVENTS = IncidentEvent.__table__
+
+for _op in ("UPDATE", "DELETE"):
+    event.listen(
+        _EVENTS,
+        "after_create",
+        sa.DDL(
+            f"CREATE TRIGGER incident_events_no_{_op.lower()} BEFORE {_op} ON incident_events "
+            f"BEGIN SELECT RAISE(ABORT, 'incident_events is append-only: {_op} refused'); END"
+        ).execute_if(dialect="sqlite"),
+    )
+
+event.listen(
+    _EVENTS,
+    "after_create",
+    sa.DDL(
+        "CREATE OR REPLACE FUNCTION incident_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN RAISE EXCEPTION USING MESSAGE = 'incident_events is append-only: ' || TG_OP || ' refused'; "
+        "END $$"
+    ).execute_if(dialect="postgresql"),
+)
+event.listen(
+    _EVENTS,
+    "after_create",
+    sa.DDL(
+        "CREATE TRIGGER incident_events_append_only BEFORE UPDATE OR DELETE ON incident_events "
+        "FOR EACH ROW EXECUTE FUNCTION incident_events_append_only()"
+    ).execute_if(dialect="postgresql"),
+)
+event.listen(
+    _EVENTS,
+    "after_create",
+    sa.DDL(
+        "CREATE TRIGGER incident_events_no_truncate BEFORE TRUNCATE ON incident_events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION incident_events_append_only()"
+    ).execute_if(dialect="postgresql"),
+)

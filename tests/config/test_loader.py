@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rcaflows.config import demo_config_path, lineage_graph, load_config, parse_config, topology_graph
+from rcaflows.errors import ConfigError
+
+
+def demo_text() -> str:
+    return demo_config_path().read_text()
+
+
+def test_bundled_demo_config_is_valid() -> None:
+    cfg = load_config()
+    assert cfg.system.name == "fraud-scoring"
+    assert cfg.model is not None and len(cfg.model.features) == 8
+    assert cfg.window.current.total_seconds() == 3600
+
+
+def test_graphs_follow_the_config() -> None:
+    cfg = load_config()
+    topo = topology_graph(cfg)
+    assert topo.has_edge("scoring_api", "geo_api")
+    assert not topo.has_edge("geo_api", "scoring_api")
+    lin = lineage_graph(cfg)
+    assert "raw_merchants" in lin.pred["etl_features"]
+    assert lin.nodes["feature_store"]["component"] == "feature_store"
+
+
+def test_every_problem_is_reported_with_line_and_path(tmp_path: Path) -> None:
+    raw = yaml.safe_load(demo_text())
+    raw["components"][1]["depends_on"].append("ghost_service")  # unknown component
+    raw["routing"]["default_team"] = "nobody"  # unknown team
+    raw["window"]["current"] = "ten minutes"  # bad duration
+    raw["teams"][0]["colour"] = "red"  # unknown field
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = info.value.problems
+    # Schema errors come first and stop cross-reference checks; both kinds name file, line, field.
+    assert any("window.current" in p and "duration" in p for p in problems)
+    assert any("teams[0].colour" in p and "unknown field" in p for p in problems)
+    for p in problems:
+        assert p.startswith(f"{path}:")
+        assert p.split(":")[1].isdigit()
+
+
+def test_cross_reference_problems_are_all_listed() -> None:
+    raw = yaml.safe_load(demo_text())
+    raw["components"][1]["depends_on"].append("ghost_service")
+    raw["routing"]["default_team"] = "nobody"
+    raw["lineage"]["edges"].append(["chargeback_service", "raw_transactions"])  # closes a cycle
+    with pytest.raises(ConfigError) as info:
+        parse_config(yaml.safe_dump(raw, sort_keys=False), "sys.yaml")
+    text = "\n".join(info.value.problems)
+    assert "components[1].depends_on[3]: unknown component 'ghost_service'" in text
+    assert "routing.default_team: unknown team 'nobody'" in text
+    assert "lineage has a cycle" in text
+    assert len(info.value.problems) == 3
+
+
+def test_line_numbers_point_at_the_field() -> None:
+    text = demo_text().replace("  baseline: 1d", "  baseline: yesterday")
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "baseline: yesterday" in l)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "x.yaml")
+    assert info.value.problems == [
+        f"x.yaml:{line}: window.baseline: Value error, expected a duration such as '30s', '15m', '1h' or '7d', got 'yesterday'"
+    ]
+
+
+def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+: not valid YAML: expected"):
+        parse_config("system:\n  name: [unclosed\n", "bad.yaml")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        parse_config("- just\n- a list\n", "list.yaml")
+
+
+def test_store_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RCAFLOWS_STORE_URL", "postgresql://u@db/rcaflows")
+    assert load_config().store.url == "postgresql://u@db/rcaflows"
+
+
+def test_every_field_has_a_description() -> None:
+    from pydantic import BaseModel
+
+    from rcaflows.config import models
+
+    missing = []
+    for name in dir(models):
+        obj = getattr(models, name)
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == models.__name__:
+            missing += [f"{name}.{f}" for f, info in obj.model_fields.items() if not info.description]
+    assert missing == []
