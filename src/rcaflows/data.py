@@ -137,11 +137,7 @@ class MonitoringData:
 
     def is_empty(self) -> bool:
         """Return True when no frame holds a row."""
-        return (
-            self.metrics.empty
-            and self.predictions.empty
-            and all(b.empty for b in self.batches.values())
-        )
+        return self.metrics.empty and self.predictions.empty and all(b.empty for b in self.batches.values())
 
     def series(self, component: str, metric: str) -> pd.Series:
         """Return one metric series indexed by timestamp (empty if absent)."""

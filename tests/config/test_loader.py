@@ -65,11 +65,12 @@ def test_cross_reference_problems_are_all_listed() -> None:
 
 def test_line_numbers_point_at_the_field() -> None:
     text = demo_text().replace("  baseline: 1d", "  baseline: yesterday")
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if "baseline: yesterday" in l)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "baseline: yesterday" in row)
     with pytest.raises(ConfigError) as info:
         parse_config(text, "x.yaml")
     assert info.value.problems == [
-        f"x.yaml:{line}: window.baseline: Value error, expected a duration such as '30s', '15m', '1h' or '7d', got 'yesterday'"
+        f"x.yaml:{line}: window.baseline: Value error, "
+        "expected a duration such as '30s', '15m', '1h' or '7d', got 'yesterday'"
     ]
 
 

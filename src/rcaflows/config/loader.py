@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-
 import networkx as nx
 import yaml
 from pydantic import ValidationError
@@ -83,19 +82,28 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
     for i, c in enumerate(cfg.components):
         for j, dep in enumerate(c.depends_on):
             if dep not in components:
-                yield ("components", i, "depends_on", j), f"unknown component {dep!r}; expected one of {sorted(components)}"
+                yield (
+                    ("components", i, "depends_on", j),
+                    f"unknown component {dep!r}; expected one of {sorted(components)}",
+                )
         if c.team is not None and c.team not in teams:
             yield ("components", i, "team"), f"unknown team {c.team!r}; expected one of {sorted(teams)}"
     for i, m in enumerate(cfg.metrics):
         if m.component not in components:
-            yield ("metrics", i, "component"), f"unknown component {m.component!r}; declare it under 'components'"
+            yield (
+                ("metrics", i, "component"),
+                f"unknown component {m.component!r}; declare it under 'components'",
+            )
     for i, n in enumerate(cfg.lineage.nodes):
         if n.component is not None and n.component not in components:
             yield ("lineage", "nodes", i, "component"), f"unknown component {n.component!r}"
     for i, (u, v) in enumerate(cfg.lineage.edges):
         for j, end in enumerate((u, v)):
             if end not in nodes:
-                yield ("lineage", "edges", i, j), f"unknown lineage node {end!r}; declare it under 'lineage.nodes'"
+                yield (
+                    ("lineage", "edges", i, j),
+                    f"unknown lineage node {end!r}; declare it under 'lineage.nodes'",
+                )
     if cfg.lineage.edges:
         g = nx.DiGraph(cfg.lineage.edges)
         if not nx.is_directed_acyclic_graph(g):
@@ -108,7 +116,10 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
             yield ("model", "lineage_node"), f"unknown lineage node {cfg.model.lineage_node!r}"
     for i, spec in enumerate(cfg.detectors.data_quality.expectations):
         if spec.node not in nodes:
-            yield ("detectors", "data_quality", "expectations", i, "node"), f"unknown lineage node {spec.node!r}"
+            yield (
+                ("detectors", "data_quality", "expectations", i, "node"),
+                f"unknown lineage node {spec.node!r}",
+            )
     for i, node in enumerate(cfg.detectors.data_quality.drift_nodes):
         if node not in nodes:
             yield ("detectors", "data_quality", "drift_nodes", i), f"unknown lineage node {node!r}"
@@ -128,7 +139,10 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
             if comp not in components:
                 yield ("routing", "rules", i, "match", "component", j), f"unknown component {comp!r}"
     if cfg.routing.default_team not in teams:
-        yield ("routing", "default_team"), f"unknown team {cfg.routing.default_team!r}; expected one of {sorted(teams)}"
+        yield (
+            ("routing", "default_team"),
+            f"unknown team {cfg.routing.default_team!r}; expected one of {sorted(teams)}",
+        )
     for i, p in enumerate(cfg.escalation):
         afters = [lvl.after for lvl in p.levels]
         if afters != sorted(afters):
@@ -217,5 +231,3 @@ def lineage_graph(cfg: SystemConfig) -> nx.DiGraph:
         g.add_node(n.name, kind=str(n.kind), component=n.component, columns=list(n.columns))
     g.add_edges_from(cfg.lineage.edges)
     return g
-
-

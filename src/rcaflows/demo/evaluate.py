@@ -34,7 +34,8 @@ def evaluate(truth: Any, result: dict[str, Any]) -> ScenarioOutcome:
     """Compare a detection flow's result with a scenario's :class:`~rcaflows.demo.Truth`.
 
     The scenario's primary incident is the opened incident of the first expected type (in the
-    truth's order), worst severity first; its RCA's ranking is scored against the truth.
+    truth's order) that spans the most components, worst severity first; its RCA's ranking is
+    scored against the truth.
     """
     expected = [str(t) for t in truth.incident_types]
     opened = [i for i in result["incidents"] if i["created"]]
@@ -44,7 +45,7 @@ def evaluate(truth: Any, result: dict[str, Any]) -> ScenarioOutcome:
     for t in expected:
         same = [i for i in opened if i["type"] == t]
         if same:
-            primary = min(same, key=lambda i: Severity(i["severity"]).rank)
+            primary = min(same, key=lambda i: (-len(i["components"]), Severity(i["severity"]).rank))
             break
     inv = investigations.get(primary["key"]) if primary else None
     ranked = (inv or {}).get("hypotheses") or []

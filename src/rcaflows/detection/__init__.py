@@ -1,0 +1,40 @@
+"""Detection: the detector contract, six detectors, robust statistics and the engine that runs them.
+
+``run_detection(config, window)`` runs every registered detector and returns a
+:class:`DetectionReport`; ``group_checks(report.checks, config)`` turns its failing checks into
+:class:`IncidentCandidate` objects, one per connected group of components within an incident type.
+"""
+
+from __future__ import annotations
+
+from rcaflows.detection.base import DETECTORS, CheckFactory, Detector, register
+from rcaflows.detection.engine import (
+    TITLES,
+    DetectionReport,
+    IncidentCandidate,
+    cause_graph,
+    group_checks,
+    run_detection,
+)
+from rcaflows.detection.models import CheckResult
+from rcaflows.detection.robust import shift_checks, shift_table
+from rcaflows.detection.stats import change_points, detect_drift, score_series
+
+__all__ = [
+    "DETECTORS",
+    "TITLES",
+    "CheckFactory",
+    "CheckResult",
+    "DetectionReport",
+    "Detector",
+    "IncidentCandidate",
+    "cause_graph",
+    "change_points",
+    "detect_drift",
+    "group_checks",
+    "register",
+    "run_detection",
+    "score_series",
+    "shift_checks",
+    "shift_table",
+]

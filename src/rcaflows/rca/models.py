@@ -56,6 +56,9 @@ class PhaseResult(BaseModel):
     error: str | None = Field(None, description="Why the phase failed or was skipped.")
     seconds: float = Field(0.0, description="Wall time of the phase.")
     summary: str = Field("", description="One line on what the phase concluded.")
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="Phase-level results, e.g. the lineage phase's 'blast_radius'."
+    )
 
 
 class Hypothesis(BaseModel):

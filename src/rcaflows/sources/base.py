@@ -55,8 +55,9 @@ def build_source(spec: SourceConfig, config: SystemConfig) -> Source:
     return factory(spec, config)
 
 
-def merge(parts: Sequence[MonitoringData], start: datetime, end: datetime,
-          missing: Sequence[str] = ()) -> MonitoringData:
+def merge(
+    parts: Sequence[MonitoringData], start: datetime, end: datetime, missing: Sequence[str] = ()
+) -> MonitoringData:
     """Merge what several sources returned into one :class:`MonitoringData`."""
     metrics = [p.metrics for p in parts if not p.metrics.empty]
     preds = [p.predictions for p in parts if not p.predictions.empty]
@@ -68,11 +69,18 @@ def merge(parts: Sequence[MonitoringData], start: datetime, end: datetime,
     return MonitoringData(
         start=start,
         end=end,
-        metrics=pd.concat(metrics, ignore_index=True) if len(metrics) > 1 else (metrics[0] if metrics else empty_metrics()),
-        predictions=pd.concat(preds, ignore_index=True) if len(preds) > 1 else (preds[0] if preds else pd.DataFrame()),
+        metrics=pd.concat(metrics, ignore_index=True)
+        if len(metrics) > 1
+        else (metrics[0] if metrics else empty_metrics()),
+        predictions=pd.concat(preds, ignore_index=True)
+        if len(preds) > 1
+        else (preds[0] if preds else pd.DataFrame()),
         batches=batches,
-        changes=(pd.concat(changes, ignore_index=True).sort_values("timestamp", kind="stable")
-                 if changes else empty_changes()),
+        changes=(
+            pd.concat(changes, ignore_index=True).sort_values("timestamp", kind="stable")
+            if changes
+            else empty_changes()
+        ),
         missing_sources=tuple(missing) + tuple(m for p in parts for m in p.missing_sources),
     )
 

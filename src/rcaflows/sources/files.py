@@ -115,8 +115,9 @@ class FilesSource:
             for f in sorted(bdir.iterdir()):
                 if f.suffix in _SUFFIXES:
                     batches[f.stem] = _load(f, ("timestamp",))
-        data = MonitoringData(start=start, end=end, metrics=metrics, predictions=predictions,
-                              batches=batches, changes=changes)
+        data = MonitoringData(
+            start=start, end=end, metrics=metrics, predictions=predictions, batches=batches, changes=changes
+        )
         return data.slice(start, end)
 
 

@@ -1,0 +1,212 @@
+"""The detector contract, the registry that finds detectors by incident type, and shared helpers.
+
+A detector is any object with a ``name``, an ``incident_type`` and a ``run(window, config)`` method
+that returns :class:`~rcaflows.detection.models.CheckResult` objects. ``@register`` adds one to
+:data:`DETECTORS`, keyed by the incident type's value.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from rcaflows.config.models import SystemConfig
+from rcaflows.data import MonitoringData, Window
+from rcaflows.detection.models import CheckResult
+from rcaflows.vocab import CheckStatus, IncidentType
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """One detector per incident type; ``run`` never mutates its inputs."""
+
+    name: str
+    incident_type: IncidentType
+
+    def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
+        """Return the checks of this detector over ``window``."""
+        ...
+
+
+#: Registered detectors, keyed by ``IncidentType`` value.
+DETECTORS: dict[str, Detector] = {}
+
+T = TypeVar("T")
+
+
+def register(cls: T) -> T:
+    """Register a detector class (instantiated with no arguments) or instance under its incident type."""
+    obj: Any = cls() if isinstance(cls, type) else cls
+    if not isinstance(obj, Detector):
+        raise TypeError(f"{cls!r} does not implement the Detector protocol (name, incident_type, run)")
+    DETECTORS[str(obj.incident_type)] = obj
+    return cls
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def score_from_ratio(ratio: float) -> float:
+    """Map ``statistic / threshold`` to a score in [0, 1]: 0.5 at the threshold, 0.75 at twice it."""
+    if not math.isfinite(ratio):
+        return 1.0 if ratio > 0 else 0.0
+    return float(min(1.0, max(0.0, 1.0 - 0.5 ** max(ratio, 0.0))))
+
+
+def score_from_p(p: float | None, alpha: float) -> float:
+    """Map a p-value to a score: 0.5 at ``alpha``, rising with ``-log10(p)``."""
+    if p is None or not math.isfinite(p):
+        return 0.0
+    return score_from_ratio(-math.log10(max(p, 1e-300)) / -math.log10(alpha))
+
+
+def finite(x: Any) -> float | None:
+    """Return ``x`` as a float, or None when it is missing or not finite (JSON-safe evidence)."""
+    if x is None:
+        return None
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def to_datetime(ts: Any) -> datetime | None:
+    """Return a pandas/numpy timestamp as an aware datetime, or None for NaT."""
+    if ts is None:
+        return None
+    t = pd.Timestamp(ts)
+    if pd.isna(t):
+        return None
+    if t.tzinfo is None:
+        t = t.tz_localize("UTC")
+    return t.floor("us").to_pydatetime()
+
+
+def ts_array(ts: pd.Series | np.ndarray) -> np.ndarray:
+    """Return timestamps as naive-UTC ``datetime64`` (a tz-aware ``to_numpy()`` is a slow object array)."""
+    if isinstance(ts, pd.Series):
+        if isinstance(ts.dtype, pd.DatetimeTZDtype):
+            return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        return ts.to_numpy()
+    arr = np.asarray(ts)
+    if arr.dtype == object and len(arr):
+        return pd.DatetimeIndex(arr).tz_convert("UTC").tz_localize(None).to_numpy()
+    return arr
+
+
+def fmt_num(x: float | None, unit: str = "") -> str:
+    """Render a number compactly with its unit ("412 ms", "0.21 %", "1.3k req/min")."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    ax = abs(x)
+    if ax >= 10000:
+        s = f"{x / 1000:.1f}k"
+    elif ax >= 100:
+        s = f"{x:.0f}"
+    elif ax >= 1:
+        s = f"{x:.3g}"
+    else:
+        s = f"{x:.2g}"
+    if not unit:
+        return s
+    return f"{s} {unit}" if unit != "%" else f"{s} %"
+
+
+def fmt_change(rel: float | None) -> str:
+    """Render a relative change as "+157 %"."""
+    if rel is None or not math.isfinite(rel):
+        return "new"
+    return f"{rel * 100:+.0f} %"
+
+
+class CheckFactory:
+    """Build :class:`CheckResult` objects pre-filled with a detector's name, type and window."""
+
+    def __init__(self, name: str, incident_type: IncidentType, data: MonitoringData) -> None:
+        self.name = name
+        self.incident_type = incident_type
+        self.window_start = data.start
+        self.window_end = data.end
+
+    def __call__(self, **kwargs: Any) -> CheckResult:
+        for key in ("statistic", "baseline", "threshold", "p_value"):
+            if key in kwargs:
+                kwargs[key] = finite(kwargs[key])
+        kwargs.setdefault("window_start", self.window_start)
+        kwargs.setdefault("window_end", self.window_end)
+        return CheckResult(detector=self.name, incident_type=self.incident_type, **kwargs)
+
+    def no_data(
+        self, component: str, subtype: str, message: str, *, reason: str = "missing", **kwargs: Any
+    ) -> CheckResult:
+        """Return a ``no_data`` check; ``reason``: ``missing`` (no input) or ``insufficient`` (too few)."""
+        kwargs.setdefault("check", "input")
+        kwargs["details"] = {"reason": reason, **kwargs.get("details", {})}
+        return self(
+            component=component, subtype=subtype, status=CheckStatus.NO_DATA, message=message, **kwargs
+        )
+
+
+def seasonal_reference(
+    reference: pd.DataFrame, current_start: datetime, current_end: datetime, *, min_rows: int = 200
+) -> pd.DataFrame:
+    """Return the reference rows at the same clock time as the current span on earlier days.
+
+    Features such as the transaction hour, and most traffic mixes, follow the time of day; comparing
+    an hour with a whole day flags that as drift. Falls back to the whole reference when it covers
+    less than a day or the same-time rows are fewer than ``min_rows``.
+    """
+    if reference.empty or "timestamp" not in reference.columns:
+        return reference
+    ts = reference["timestamp"]
+    span_days = (ts.max() - ts.min()) / timedelta(days=1)
+    if span_days < 0.95:
+        return reference
+    mask = np.zeros(len(reference), dtype=bool)
+    for k in range(1, int(span_days) + 2):
+        lo, hi = current_start - timedelta(days=k), current_end - timedelta(days=k)
+        mask |= ((ts >= lo) & (ts < hi)).to_numpy()
+    if mask.sum() < min_rows:
+        return reference
+    return reference.loc[mask]
+
+
+def detector_settings(config: SystemConfig, incident_type: IncidentType) -> Any:
+    """Return the settings block of ``incident_type`` in ``config.detectors``."""
+    return getattr(config.detectors, str(incident_type))
+
+
+def suffix_onset(
+    ts: pd.Series | np.ndarray,
+    x: np.ndarray,
+    ref_mean: float,
+    ref_sd: float,
+    *,
+    direction: int = 1,
+    min_n: int = 30,
+) -> datetime | None:
+    """Return the time from which the mean of ``x`` departs most significantly from ``ref_mean``.
+
+    For every row the mean of it and all later rows is compared with the reference in z units
+    (``direction`` +1: a rise is bad, -1: a drop); the row with the largest z is the onset. For a
+    step change this is unbiased: earlier rows dilute the suffix, later rows shorten it.
+    """
+    t = ts_array(ts)
+    v = np.asarray(x, dtype=float)
+    keep = ~np.isnan(v)
+    t, v = t[keep], v[keep]
+    if len(v) < min_n:
+        return None
+    order = np.argsort(t, kind="stable")
+    t, v = t[order], v[order]
+    n = np.arange(len(v), 0, -1, dtype=float)
+    mean = np.cumsum(v[::-1])[::-1] / n
+    z = direction * (mean - ref_mean) / (max(ref_sd, 1e-9) / np.sqrt(n))
+    z[n < min_n] = -np.inf
+    i = int(np.argmax(z))
+    return to_datetime(t[i]) if np.isfinite(z[i]) and z[i] > 0 else None

@@ -1,0 +1,54 @@
+"""Integration and dependency health: external dependencies' timeouts, errors and latency; stale pipelines."""
+
+from __future__ import annotations
+
+from rcaflows.config.models import ComponentKind, MetricKind, MetricSpec, SystemConfig
+from rcaflows.data import Window
+from rcaflows.detection.base import CheckFactory, register
+from rcaflows.detection.models import CheckResult
+from rcaflows.detection.robust import shift_checks, shift_table
+from rcaflows.vocab import CheckStatus, IncidentType
+
+
+def dependency_specs(config: SystemConfig, kinds: list[MetricKind]) -> list[MetricSpec]:
+    """Return specs of ``kinds`` on dependencies, plus freshness of pipelines."""
+    out = []
+    for spec in config.metrics:
+        comp = config.component(spec.component)
+        if comp is None:
+            continue
+        if (comp.kind == ComponentKind.DEPENDENCY and spec.kind in kinds) or (
+            comp.kind == ComponentKind.PIPELINE
+            and spec.kind == MetricKind.FRESHNESS
+            and MetricKind.FRESHNESS in kinds
+        ):
+            out.append(spec)
+    return out
+
+
+@register
+class IntegrationDetector:
+    """Robust shifts on dependency metrics; a pipeline whose freshness shifts is reported ``late``."""
+
+    name = "integration"
+    incident_type = IncidentType.INTEGRATION_DEPENDENCY
+
+    def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
+        """Return one check per dependency metric and per pipeline freshness metric."""
+        s = config.detectors.integration_dependency
+        make = CheckFactory(self.name, self.incident_type, window.current)
+        specs = dependency_specs(config, s.kinds)
+        if not specs:
+            return []
+        table = shift_table(
+            window.reference.metrics,
+            window.current.metrics,
+            specs,
+            current_end=window.current.end,
+            z_threshold=s.z_threshold,
+            min_relative_change=s.min_relative_change,
+            sustain=s.sustain,
+        )
+        return shift_checks(
+            table, make, z_threshold=s.z_threshold, fail_status={str(MetricKind.FRESHNESS): CheckStatus.LATE}
+        )

@@ -1,0 +1,216 @@
+"""The detection engine: run every registered detector, then group failed checks into incident candidates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+from rcaflows.config import lineage_graph, topology_graph
+from rcaflows.config.models import SystemConfig
+from rcaflows.data import Window
+from rcaflows.detection import detectors as _detectors  # noqa: F401  (registers the six detectors)
+from rcaflows.detection.base import DETECTORS, Detector, detector_settings
+from rcaflows.detection.models import CheckResult
+from rcaflows.vocab import CheckStatus, IncidentType
+
+#: Readable name of a failure per subtype, used in candidate titles.
+TITLES: dict[str, str] = {
+    "latency": "Latency regression",
+    "error_rate": "Error-rate increase",
+    "throughput": "Throughput drop",
+    "cpu": "CPU saturation",
+    "memory": "Memory pressure",
+    "slo_burn": "Error-budget burn",
+    "timeout_rate": "Timeouts",
+    "freshness": "Stale data",
+    "null_rate": "Null-rate increase",
+    "row_count": "Row-count change",
+    "out_of_range": "Out-of-range values",
+    "type_mismatch": "Type mismatch",
+    "unexpected_values": "Unexpected values",
+    "schema": "Schema change",
+    "drift": "Distribution drift",
+    "accuracy_drop": "Accuracy drop",
+    "precision_drop": "Precision drop",
+    "recall_drop": "Recall drop",
+    "fpr_gap": "False-positive-rate gap between groups",
+    "tpr_gap": "True-positive-rate gap between groups",
+    "positive_rate_gap": "Positive-rate gap between groups",
+    "accuracy_gap": "Accuracy gap between groups",
+    "ood_inputs": "Out-of-distribution inputs",
+    "client_flood": "Query flood",
+    "confidence_shift": "Prediction-confidence shift",
+    "traffic_surge": "Traffic surge",
+}
+
+
+class DetectionReport(BaseModel):
+    """Everything one detection run produced."""
+
+    window_start: datetime | None = Field(None, description="Start of the current window.")
+    window_end: datetime | None = Field(None, description="End of the current window.")
+    checks: list[CheckResult] = Field(default_factory=list, description="Every check of every detector.")
+    errors: list[str] = Field(default_factory=list, description="Detectors that raised, with the error.")
+    seconds: dict[str, float] = Field(default_factory=dict, description="Wall time per detector.")
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        """Return the failing checks."""
+        return [c for c in self.checks if c.status == CheckStatus.FAIL]
+
+    def counts(self) -> dict[str, int]:
+        """Return the number of checks per status."""
+        out = {str(s): 0 for s in CheckStatus}
+        for c in self.checks:
+            out[str(c.status)] += 1
+        return out
+
+
+class IncidentCandidate(BaseModel):
+    """Connected failing checks of one incident type: what triage turns into an incident."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_type: IncidentType = Field(description="Incident type of every member check.")
+    subtype: str = Field(description="Subtype of the top check on the candidate's component.")
+    component: str = Field(description="Most upstream failing component of the group.")
+    metric: str | None = Field(None, description="Metric of the top check on that component.")
+    title: str = Field(description="One readable line.")
+    score: float = Field(ge=0, le=1, description="Highest member score.")
+    onset: datetime | None = Field(None, description="Earliest member onset.")
+    checks: list[CheckResult] = Field(description="The failing member checks.")
+    components: list[str] = Field(description="Every component with a failing member, most upstream first.")
+    fingerprint: str = Field(description="Stable dedup key: system, type, component and subtype.")
+
+
+def run_detection(
+    config: SystemConfig, window: Window, detectors: Mapping[str, Detector] | None = None
+) -> DetectionReport:
+    """Run every enabled detector over ``window``; a detector that raises is named in ``errors``.
+
+    Args:
+        config: the monitored system.
+        window: reference and current data.
+        detectors: detectors to run, keyed by incident type; default :data:`DETECTORS`.
+    """
+    report = DetectionReport(window_start=window.current.start, window_end=window.current.end)
+    for key, det in (detectors if detectors is not None else DETECTORS).items():
+        try:
+            settings = detector_settings(config, IncidentType(key))
+        except (ValueError, AttributeError):
+            settings = None
+        if settings is not None and not getattr(settings, "enabled", True):
+            continue
+        t0 = time.perf_counter()
+        try:
+            report.checks.extend(det.run(window, config))
+        except Exception as exc:  # one broken detector must not stop the others
+            report.errors.append(f"{det.name} ({key}): {type(exc).__name__}: {exc}")
+        report.seconds[det.name] = round(time.perf_counter() - t0, 4)
+    return report
+
+
+def cause_graph(config: SystemConfig) -> nx.DiGraph:
+    """Return components with an edge upstream -> downstream (dependency -> caller, data source -> reader)."""
+    g = nx.DiGraph()
+    topo = topology_graph(config)
+    g.add_nodes_from(topo.nodes)
+    g.add_edges_from((v, u) for u, v in topo.edges)  # u depends on v: v is upstream
+    lin = lineage_graph(config)
+    comp = {n: d.get("component") for n, d in lin.nodes(data=True)}
+    for u, v in lin.edges:
+        cu, cv = comp.get(u), comp.get(v)
+        if cu and cv and cu != cv:
+            g.add_edge(cu, cv)
+    return g
+
+
+CLIENT_PREFIX = "client:"
+
+
+def _attach_clients(cg: nx.DiGraph, config: SystemConfig, clients: set[str]) -> None:
+    """Put calling clients upstream of the serving path: the model and the entry points that reach it.
+
+    A client seen in the prediction log sends its requests through an entry point (a component no
+    one depends on) down to the model, so a query flood groups with the traffic surge at the
+    gateway and the odd inputs at the model, and the client is the group's most upstream member.
+    """
+    if not clients or config.model is None or config.model.component not in cg:
+        return
+    model = config.model.component
+    serving = nx.ancestors(cg.reverse(copy=False), model)  # components whose calls reach the model
+    entries = [n for n in serving if cg.out_degree(n) == 0 or not (set(cg.successors(n)) & serving)]
+    for client in clients:
+        cg.add_edge(client, model)
+        for e in entries:
+            cg.add_edge(client, e)
+
+
+def group_checks(checks: list[CheckResult], config: SystemConfig) -> list[IncidentCandidate]:
+    """Group failing checks into candidates per incident type by topology/lineage adjacency.
+
+    Two failing components join a group when they are the same, adjacent in the topology
+    (``depends_on``) or adjacent in the lineage (through their nodes' components); a
+    ``client:<id>`` is adjacent to the model and to the entry points that call it. The candidate's
+    component is the group's most upstream member (none of its group-mates is upstream of it);
+    ties go to the highest score. Candidates are returned highest score first.
+    """
+    failed = [c for c in checks if c.status == CheckStatus.FAIL]
+    if not failed:
+        return []
+    cg = cause_graph(config)
+    _attach_clients(cg, config, {c.component for c in failed if c.component.startswith(CLIENT_PREFIX)})
+    undirected = cg.to_undirected()
+    out: list[IncidentCandidate] = []
+    for itype in IncidentType:
+        members = [c for c in failed if c.incident_type == itype]
+        if not members:
+            continue
+        comps = sorted({c.component for c in members})
+        sub = nx.Graph()
+        sub.add_nodes_from(comps)
+        sub.add_edges_from((u, v) for u, v in undirected.subgraph(comps).edges)
+        for group in nx.connected_components(sub):
+            out.append(
+                _candidate(itype, [c for c in members if c.component in group], set(group), cg, config)
+            )
+    out.sort(key=lambda c: (-c.score, c.incident_type, c.component))
+    return out
+
+
+def _candidate(
+    itype: IncidentType, checks: list[CheckResult], group: set[str], cg: nx.DiGraph, config: SystemConfig
+) -> IncidentCandidate:
+    best: dict[str, float] = {}
+    for c in checks:
+        best[c.component] = max(best.get(c.component, 0.0), c.score)
+
+    def upstream_mates(comp: str) -> set[str]:
+        return (nx.ancestors(cg, comp) & group) - {comp} if comp in cg else set()
+
+    roots = [c for c in group if not upstream_mates(c)] or list(group)
+    component = max(sorted(roots), key=lambda c: best[c])
+    ordered = sorted(group, key=lambda c: (len(upstream_mates(c)), -best[c], c))
+    top = max((c for c in checks if c.component == component), key=lambda c: c.score)
+    onsets = [c.onset for c in checks if c.onset is not None]
+    headline = top.details.get("headline") if isinstance(top.details, dict) else None
+    label = TITLES.get(top.subtype, top.subtype.replace("_", " ").capitalize())
+    title = f"{label} on {component}" + (f" ({headline})" if headline else "")
+    if len(group) > 1:
+        title += f", with {len(group) - 1} more component{'s' if len(group) > 2 else ''}"
+    return IncidentCandidate(
+        incident_type=itype,
+        subtype=top.subtype,
+        component=component,
+        metric=top.metric,
+        title=title,
+        score=max(c.score for c in checks),
+        onset=min(onsets) if onsets else None,
+        checks=sorted(checks, key=lambda c: -c.score),
+        components=ordered,
+        fingerprint=f"{config.system.name}:{itype}:{component}:{top.subtype}",
+    )

@@ -1,0 +1,382 @@
+"""Vectorized robust shift test over many metric series at once.
+
+Every series is judged the same way: the median of its last ``sustain`` minutes is compared with
+a baseline taken from the reference window, in robust-z units (median / MAD·1.4826). A series
+*fails* when it is beyond ``z_threshold`` in its bad direction **and** moved by at least
+``min_relative_change``; it *warns* at half of both. When the reference covers a day or more, the
+baseline is taken at the same clock time on earlier days (±30 min) so a daily cycle is not mistaken
+for a shift; the whole-reference baseline must agree at half strength, so neither is yesterday's blip.
+
+All arithmetic runs on a (time × series) matrix: there is no Python loop per point or per series.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from rcaflows.config.models import MetricKind, MetricSpec
+from rcaflows.detection.base import CheckFactory, fmt_change, fmt_num, to_datetime
+from rcaflows.detection.models import CheckResult
+from rcaflows.vocab import CheckStatus
+
+MAD_TO_SIGMA = 1.4826
+#: Same-clock-time neighbourhood on earlier days used for the seasonal baseline.
+SEASONAL_HALF_WIDTH = timedelta(minutes=30)
+#: History before the current window searched for the onset of a shift.
+ONSET_LOOKBACK = timedelta(hours=2)
+#: Share of the points from the onset on that must stay beyond half the threshold.
+ONSET_PERSISTENCE = 0.8
+
+#: Smallest scale per kind, in the metric's own unit ("%" or a fraction for rates), so a
+#: near-constant series (0.2 % errors that barely wiggle) does not turn every blip into z = 50.
+_PERCENT_FLOORS: dict[MetricKind, float] = {
+    MetricKind.ERROR_RATE: 0.05,
+    MetricKind.TIMEOUT_RATE: 0.05,
+    MetricKind.NULL_RATE: 0.1,
+    MetricKind.CPU: 1.0,
+    MetricKind.MEMORY: 1.0,
+}
+_ABSOLUTE_FLOORS: dict[MetricKind, float] = {
+    MetricKind.ERROR_RATE: 0.0005,
+    MetricKind.TIMEOUT_RATE: 0.0005,
+    MetricKind.NULL_RATE: 0.001,
+    MetricKind.CPU: 0.01,
+    MetricKind.MEMORY: 0.01,
+    MetricKind.LATENCY: 0.5,
+    MetricKind.THROUGHPUT: 1.0,
+    MetricKind.ROW_COUNT: 1.0,
+    MetricKind.FRESHNESS: 1.0,
+}
+
+SHIFT_COLUMNS = [
+    "component",
+    "metric",
+    "kind",
+    "unit",
+    "direction",
+    "status",
+    "current",
+    "baseline",
+    "scale",
+    "z",
+    "bad_z",
+    "rel_change",
+    "score",
+    "onset",
+    "n_reference",
+    "n_current",
+    "seasonal",
+    "sustain_min",
+]
+
+
+def kind_floor(kind: MetricKind, unit: str) -> float:
+    """Return the absolute scale floor of a metric kind in its unit."""
+    if unit == "%" and kind in _PERCENT_FLOORS:
+        return _PERCENT_FLOORS[kind]
+    return _ABSOLUTE_FLOORS.get(kind, 1e-9)
+
+
+def default_direction(spec: MetricSpec) -> int:
+    """Return +1 when a rise is bad, -1 when a drop is bad."""
+    return 1 if spec.higher_is_worse else -1
+
+
+def _wide(long: pd.DataFrame, keys: pd.MultiIndex) -> pd.DataFrame:
+    """Pivot long metrics to (timestamp × series) with exactly ``keys`` as columns."""
+    if long.empty:
+        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC"), columns=keys, dtype=float)
+    idx = pd.MultiIndex.from_arrays([long["component"].to_numpy(), long["metric"].to_numpy()])
+    sel = long.loc[idx.isin(keys)]
+    if sel.empty:
+        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC"), columns=keys, dtype=float)
+    wide = sel.groupby(["timestamp", "component", "metric"], sort=True)["value"].mean().unstack([1, 2])
+    return wide.reindex(columns=keys).astype(float)
+
+
+def _nan_location_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return per-column nan-median, MAD·1.4826 and count of ``x`` (time × series)."""
+    n = np.sum(~np.isnan(x), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(x, axis=0) if x.shape[0] else np.full(x.shape[1], np.nan)
+        mad = np.nanmedian(np.abs(x - med), axis=0) * MAD_TO_SIGMA if x.shape[0] else med.copy()
+    return med, mad, n
+
+
+def _ns(ts: datetime | pd.Timestamp) -> int:
+    return int(pd.Timestamp(ts).value)
+
+
+def _index_ns(index: pd.Index) -> np.ndarray:
+    """Return a DatetimeIndex as int64 nanoseconds since the epoch, whatever its unit."""
+    if len(index) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return pd.DatetimeIndex(index).as_unit("ns").asi8
+
+
+def shift_table(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    specs: Sequence[MetricSpec],
+    *,
+    current_end: datetime,
+    z_threshold: float,
+    min_relative_change: float,
+    sustain: timedelta,
+    direction: Sequence[int] | None = None,
+    seasonal: bool | None = None,
+) -> pd.DataFrame:
+    """Test every series in ``specs`` for a sustained robust shift; return one row per series.
+
+    Args:
+        reference: long metrics of the reference window (``timestamp, component, metric, value``).
+        current: long metrics of the current window.
+        specs: the series to test (component, metric, kind, unit, higher_is_worse).
+        current_end: end of the current window; the last ``sustain`` before it is judged.
+        z_threshold: robust z beyond which a series fails (warns at half).
+        min_relative_change: smallest relative change that fails (warns at half).
+        sustain: how long a shift must last; sparse series use at least their last 3 samples.
+        direction: per spec, +1 (rise is bad), -1 (drop is bad) or 0 (both); default from
+            ``higher_is_worse``.
+        seasonal: also compare with the same clock time on earlier days; default: when the
+            reference covers at least 23 h.
+
+    Returns:
+        A frame with :data:`SHIFT_COLUMNS`; ``status`` is ok, warn, fail or no_data.
+    """
+    specs = list(specs)
+    if not specs:
+        return pd.DataFrame(columns=SHIFT_COLUMNS)
+    keys = pd.MultiIndex.from_tuples([(s.component, s.name) for s in specs], names=["component", "metric"])
+    dirs = np.array(
+        [default_direction(s) for s in specs] if direction is None else list(direction), dtype=float
+    )
+    ref_w = _wide(reference, keys)
+    cur_w = _wide(current, keys)
+    R = ref_w.to_numpy(dtype=float)
+    C = cur_w.to_numpy(dtype=float)
+    tr = _index_ns(ref_w.index)
+    tc = _index_ns(cur_w.index)
+    end_ns = _ns(current_end)
+    day_ns = int(timedelta(days=1).total_seconds() * 1e9)
+
+    # Per-series sampling interval from the reference, so sparse (batch) series get >= 3 samples.
+    n_ref_all = np.sum(~np.isnan(R), axis=0)
+    ref_span = float(tr[-1] - tr[0]) if len(tr) > 1 else 0.0
+    interval = np.where(n_ref_all > 1, ref_span / np.maximum(n_ref_all - 1, 1), 60e9)
+    sustain_ns = np.maximum(float(sustain.total_seconds() * 1e9), 3 * interval)  # (S,)
+
+    # Global baseline over the whole reference.
+    g_med, g_mad, n_ref = _nan_location_scale(R)
+    floors = np.array([kind_floor(s.kind, s.unit) for s in specs])
+
+    def floor_scale(med: np.ndarray, mad: np.ndarray) -> np.ndarray:
+        return np.fmax(np.fmax(mad, 1e-3 * np.abs(med)), floors)
+
+    g_scale = floor_scale(g_med, g_mad)
+
+    # Current level: median of each series over its own sustain span.
+    in_sustain = tc[:, None] >= (end_ns - sustain_ns)[None, :]
+    Cs = np.where(in_sustain, C, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cur = np.nanmedian(Cs, axis=0) if len(tc) else np.full(len(specs), np.nan)
+    n_cur = np.sum(~np.isnan(Cs), axis=0)
+
+    def bad(z: np.ndarray) -> np.ndarray:
+        return np.where(dirs == 0, np.abs(z), z * np.where(dirs == 0, 1.0, dirs))
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g_z = (cur - g_med) / g_scale
+    loc, scale, z = g_med.copy(), g_scale.copy(), g_z.copy()
+
+    use_seasonal = seasonal if seasonal is not None else ref_span >= 23 * 3600e9
+    seasonal_used = np.zeros(len(specs), dtype=bool)
+    if use_seasonal and len(tr):
+        half = int(SEASONAL_HALF_WIDTH.total_seconds() * 1e9)
+        near = np.zeros(len(tr), dtype=bool)
+        max_sustain = float(np.max(sustain_ns))
+        for k in range(1, int(ref_span // day_ns) + 2):
+            lo, hi = end_ns - k * day_ns - max_sustain - half, end_ns - k * day_ns + half
+            near |= (tr >= lo) & (tr < hi)
+        s_med, s_mad, s_n = _nan_location_scale(R[near])
+        s_scale = floor_scale(s_med, s_mad)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s_z = (cur - s_med) / s_scale
+        pick_s = (s_n >= 5) & np.isfinite(s_z)
+        loc = np.where(pick_s, s_med, g_med)
+        scale = np.where(pick_s, s_scale, g_scale)
+        z = np.where(pick_s, s_z, g_z)
+        seasonal_used = pick_s
+        # The whole-day baseline must agree at half strength, so a blip at this time yesterday
+        # does not make today's normal level look like a shift.
+        g_cap = 2 * bad(g_z)
+    else:
+        g_cap = np.full(len(specs), np.inf)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(np.abs(loc) > 0, (cur - loc) / np.abs(loc), np.sign(cur - loc) * np.inf)
+    bad_z = np.fmin(bad(z), g_cap)
+    bad_rel = np.where(dirs == 0, np.abs(rel), rel * np.where(dirs == 0, 1.0, dirs))
+    no_data = (n_cur == 0) | (n_ref < 3) | ~np.isfinite(z)
+    fail = ~no_data & (bad_z >= z_threshold) & (bad_rel >= min_relative_change)
+    warn = ~no_data & ~fail & (bad_z >= z_threshold / 2) & (bad_rel >= min_relative_change / 2)
+    status = np.where(no_data, "no_data", np.where(fail, "fail", np.where(warn, "warn", "ok")))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.minimum(bad_z / z_threshold, bad_rel / max(min_relative_change, 1e-12))
+    ratio = np.nan_to_num(ratio, nan=0.0, posinf=1e6, neginf=0.0)
+    score = np.clip(1.0 - 0.5 ** np.clip(ratio, 0.0, 60.0), 0.0, 1.0)
+    score = np.where(fail, np.maximum(score, 0.5), np.minimum(score, 0.49))
+    score = np.where(no_data, 0.0, score)
+
+    onset = _onset(ref_w, cur_w, loc, scale, dirs, z_threshold, flagged=fail | warn)
+
+    return pd.DataFrame(
+        {
+            "component": [s.component for s in specs],
+            "metric": [s.name for s in specs],
+            "kind": [str(s.kind) for s in specs],
+            "unit": [s.unit for s in specs],
+            "direction": dirs.astype(int),
+            "status": status,
+            "current": cur,
+            "baseline": loc,
+            "scale": scale,
+            "z": z,
+            "bad_z": bad_z,
+            "rel_change": rel,
+            "score": score,
+            "onset": onset,
+            "n_reference": n_ref.astype(int),
+            "n_current": n_cur.astype(int),
+            "seasonal": seasonal_used,
+            "sustain_min": sustain_ns / 60e9,
+        }
+    )
+
+
+def _onset(
+    ref_w: pd.DataFrame,
+    cur_w: pd.DataFrame,
+    loc: np.ndarray,
+    scale: np.ndarray,
+    dirs: np.ndarray,
+    z_threshold: float,
+    flagged: np.ndarray,
+) -> pd.Series:
+    """Return, per series, the first time from which it stays beyond half the threshold."""
+    out = pd.Series([pd.NaT] * len(loc), dtype="datetime64[ns, UTC]")
+    if not flagged.any() or cur_w.empty:
+        return out
+    lookback_ns = int(ONSET_LOOKBACK.total_seconds() * 1e9)
+    cur_start_ns = int(_index_ns(cur_w.index)[0])
+    tail = ref_w.loc[_index_ns(ref_w.index) >= cur_start_ns - lookback_ns]
+    both = pd.concat([tail, cur_w]) if not tail.empty else cur_w
+    X = both.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        P = (X - loc) / scale
+        P = np.where(dirs == 0, np.abs(P), P * np.where(dirs == 0, 1.0, dirs))
+        valid = ~np.isnan(X)
+        beyond = valid & (z_threshold / 2 <= P)
+    # Suffix share of beyond-threshold points among valid points, from each row to the end.
+    suf_b = np.cumsum(beyond[::-1], axis=0)[::-1]
+    suf_v = np.cumsum(valid[::-1], axis=0)[::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(suf_v > 0, suf_b / np.maximum(suf_v, 1), 0.0)
+    cond = beyond & (frac >= ONSET_PERSISTENCE)
+    has = cond.any(axis=0) & flagged
+    first = np.argmax(cond, axis=0)
+    times = pd.DatetimeIndex(both.index)
+    vals = [times[i] if h else pd.NaT for i, h in zip(first, has, strict=True)]
+    return pd.Series(pd.to_datetime(vals, utc=True))
+
+
+def describe_shift(row: pd.Series) -> str:
+    """Return the readable evidence sentence of one shift-table row."""
+    unit = row["unit"] or ""
+    if row["status"] == "no_data":
+        return (
+            f"{row['component']} {row['metric']}: no samples in the last {row['sustain_min']:.0f} min"
+            if row["n_current"] == 0
+            else f"{row['component']} {row['metric']}: too little reference data to judge"
+        )
+    basis = "same time on earlier days" if row["seasonal"] else "baseline"
+    return (
+        f"{row['component']} {row['metric']} median {fmt_num(row['current'], unit)} over the last "
+        f"{row['sustain_min']:.0f} min vs {fmt_num(row['baseline'], unit)} {basis} "
+        f"(robust z {row['z']:.1f}, {fmt_change(row['rel_change'])})"
+    )
+
+
+def shift_checks(
+    table: pd.DataFrame,
+    make: CheckFactory,
+    *,
+    z_threshold: float,
+    subtype: str | None = None,
+    fail_status: dict[str, CheckStatus] | None = None,
+    check: str = "robust_shift",
+) -> list[CheckResult]:
+    """Turn a :func:`shift_table` into checks.
+
+    Args:
+        table: the shift table.
+        make: the detector's check factory.
+        z_threshold: threshold reported as evidence.
+        subtype: subtype of every check; default the metric kind.
+        fail_status: per kind, the status used instead of ``fail`` (e.g. freshness -> late).
+        check: the check name.
+    """
+    out: list[CheckResult] = []
+    fail_status = fail_status or {}
+    for row in table.to_dict("records"):
+        status = CheckStatus(row["status"])
+        if status == CheckStatus.FAIL:
+            status = fail_status.get(row["kind"], CheckStatus.FAIL)
+        rel = row["rel_change"]
+        sub = subtype or row["kind"]
+        headline = f"{fmt_change(rel)} {row['metric']}"
+        out.append(
+            make(
+                check=check,
+                subtype=sub,
+                component=row["component"],
+                metric=row["metric"],
+                status=status,
+                statistic=row["current"],
+                baseline=row["baseline"],
+                threshold=z_threshold,
+                score=float(row["score"]),
+                onset=to_datetime(row["onset"]),
+                message=describe_shift(pd.Series(row)),
+                details={
+                    "robust_z": _json(row["z"]),
+                    "relative_change": _json(rel),
+                    "scale": _json(row["scale"]),
+                    "direction": int(row["direction"]),
+                    "seasonal_baseline": bool(row["seasonal"]),
+                    "n_reference": int(row["n_reference"]),
+                    "n_current": int(row["n_current"]),
+                    "unit": row["unit"],
+                    "kind": row["kind"],
+                    "headline": headline,
+                    **(
+                        {"reason": "missing" if row["n_current"] == 0 else "insufficient"}
+                        if status == CheckStatus.NO_DATA
+                        else {}
+                    ),
+                },
+            )
+        )
+    return out
+
+
+def _json(x: float) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None

@@ -1,0 +1,346 @@
+"""Model-behaviour phase: did the inputs change, or the model itself?
+
+Reference predictions (the explicit baseline, else the rows before the analysis split) are
+compared with current ones (from the symptom onset):
+
+* **Client OOD**: rows whose features sit beyond ``detectors.security_adversarial.ood_z`` robust
+  sigmas of the reference, counted per client; a client sending mostly such rows is reported
+  (``client_ood``) and its rows are left out of the feature-drift test, so one flooding client
+  does not look like every source drifting.
+* **Feature drift** with :func:`rcaflows.detection.stats.detect_drift` (KS / chi-square / null
+  share, Benjamini-Hochberg); each drifted feature is mapped to the most upstream lineage node that
+  lists it and reported on that node's component (``feature_drift`` or ``feature_nulls``).
+* **Prediction drift** (KS of scores) and **confidence shift** (KS of ``|score - 0.5| * 2``).
+* **Segments**: per-group false-positive rate and positive rate (two-proportion z-test); a
+  change confined to some groups (``segment_shift``) points at the model when no feature drifted.
+* **Attribution** (cheap proxy): the change of each feature's Pearson correlation with the score,
+  plus that of the group indicator; a large change on an undrifted input means the model's
+  mapping changed (``attribution_shift``).
+
+Model-side findings are scored down when features drifted, because input drift explains them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from rcaflows.rca.context import RcaContext
+from rcaflows.rca.models import Finding, PhaseName, PhaseResult, PhaseStatus
+from rcaflows.rca.phases.lineage import column_source
+from rcaflows.rca.ranking import fmt_num, fmt_time, onset_or_none
+
+MIN_REFERENCE = 200
+MIN_CURRENT = 50
+
+
+def _detect_drift(
+    ref: pd.DataFrame, cur: pd.DataFrame, alpha: float, min_effect: float, columns: list[str]
+) -> pd.DataFrame:
+    try:
+        from rcaflows.detection.stats import detect_drift
+    except ImportError:  # pragma: no cover - the detection package ships it
+        rows = []
+        for c in columns:
+            a, b = ref[c].dropna().to_numpy(float), cur[c].dropna().to_numpy(float)
+            res = stats.ks_2samp(a, b) if len(a) > 1 and len(b) > 1 else None
+            stat = float(res.statistic) if res else 0.0
+            p = float(res.pvalue) if res else 1.0
+            rows.append(
+                {
+                    "column": c,
+                    "method": "ks",
+                    "statistic": stat,
+                    "p_value": p,
+                    "effect": stat,
+                    "drifted": p < alpha and stat >= min_effect,
+                }
+            )
+        return pd.DataFrame(rows)
+    return detect_drift(ref, cur, alpha=alpha, min_effect=min_effect, columns=columns)
+
+
+def _effect_score(effect: float) -> float:
+    return float(1.0 - np.exp(-max(effect, 0.0) / 0.3))
+
+
+def _two_prop(k1: float, n1: float, k2: float, n2: float) -> float:
+    if n1 < 1 or n2 < 1:
+        return 0.0
+    p = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+    return float((k2 / n2 - k1 / n1) / se) if se > 0 else 0.0
+
+
+class ModelBehaviourPhase:
+    """Separate input problems (drift, nulls, OOD clients) from model problems (segments, attribution)."""
+
+    name = PhaseName.MODEL_BEHAVIOUR
+
+    def run(self, ctx: RcaContext) -> PhaseResult:
+        """Return findings on source components, clients and the model component."""
+        model = ctx.config.model
+        if model is None:
+            return PhaseResult(phase=self.name, status=PhaseStatus.SKIPPED, error="no model configured")
+        ref, cur = ctx.split_predictions()
+        if len(ref) < MIN_REFERENCE or len(cur) < MIN_CURRENT:
+            return PhaseResult(
+                phase=self.name,
+                status=PhaseStatus.SKIPPED,
+                error=f"too few predictions (reference {len(ref)}, current {len(cur)})",
+            )
+        feats = [f for f in model.features if f in ref.columns and f in cur.columns]
+        onset = ctx.reference_time
+        findings: list[Finding] = []
+        details: dict[str, Any] = {"n_reference": len(ref), "n_current": len(cur)}
+
+        # --- OOD inputs per client -------------------------------------------------------------
+        excluded: list[str] = []
+        ccol = model.client_column
+        if feats and ccol in cur.columns:
+            rv = ref[feats].to_numpy(dtype=float, na_value=np.nan)
+            med = np.nanmedian(rv, axis=0)
+            q75, q25 = np.nanpercentile(rv, [75, 25], axis=0)
+            scale = np.where((q75 - q25) > 0, (q75 - q25) / 1.349, np.nanstd(rv, axis=0) + 1e-9)
+            cz = np.abs((cur[feats].to_numpy(dtype=float, na_value=np.nan) - med) / scale)
+            ood_z = ctx.config.detectors.security_adversarial.ood_z
+            ood = np.nan_to_num(cz, nan=0.0).max(axis=1) > ood_z
+            rz = np.abs((rv - med) / scale)
+            ref_rate = float((np.nan_to_num(rz, nan=0.0).max(axis=1) > ood_z).mean())
+            per = pd.DataFrame({"client": cur[ccol].astype(str).to_numpy(), "ood": ood}).groupby("client")[
+                "ood"
+            ]
+            rate, n = per.mean(), per.size()
+            ref_clients = set(ref[ccol].astype(str))
+            total_ood, total_n = float(ood.sum()), len(ood)
+            for client in rate.index:
+                r, k = float(rate[client]), int(n[client])
+                # the rate of every other client: a flood is concentrated in one client
+                rest = (total_ood - r * k) / max(total_n - k, 1)
+                if k >= 20 and r >= max(0.3, 5 * ref_rate, 3 * rest):
+                    excluded.append(client)
+                    new = client not in ref_clients
+                    first = cur.loc[cur[ccol].astype(str) == client, "timestamp"].min()
+                    findings.append(
+                        Finding(
+                            phase=self.name,
+                            component=f"client:{client}",
+                            metric="ood_rate",
+                            kind="client_ood",
+                            score=float(min(1.0, r / 0.5)) * (1.0 if new else 0.8),
+                            onset=onset_or_none(first),
+                            evidence=[
+                                f"{r:.0%} of {k} requests from {'new ' if new else ''}client {client} are "
+                                f"out of distribution (any feature beyond {ood_z:g} robust sigma; reference "
+                                f"rate {ref_rate:.1%})"
+                            ],
+                            details={
+                                "ood_rate": r,
+                                "requests": k,
+                                "reference_ood_rate": ref_rate,
+                                "new_client": new,
+                            },
+                        )
+                    )
+        cur_in = cur[~cur[ccol].astype(str).isin(excluded)] if excluded else cur
+
+        # --- feature drift, mapped to the producing lineage node --------------------------------
+        dq = ctx.config.detectors.data_quality
+        drift = (
+            _detect_drift(ref[feats], cur_in[feats], dq.drift_alpha, dq.drift_min_effect, feats)
+            if feats
+            else pd.DataFrame()
+        )
+        drifted = drift[drift["drifted"]] if not drift.empty else drift
+        if not drifted.empty:
+            # A feature that drifts as much inside the reference (time of day, trends) is not news.
+            cut = len(ref) - max(len(cur_in), len(ref) // 5)
+            cols = drifted["column"].tolist()
+            within = _detect_drift(
+                ref.iloc[:cut][cols], ref.iloc[cut:][cols], dq.drift_alpha, dq.drift_min_effect, cols
+            ).set_index("column")
+            seasonal = [
+                c
+                for c, e in zip(drifted["column"], drifted["effect"], strict=True)
+                if bool(within.loc[c, "drifted"]) and float(within.loc[c, "effect"]) >= 0.5 * float(e)
+            ]
+            details["drifting_within_reference"] = seasonal
+            drifted = drifted[~drifted["column"].isin(seasonal)]
+        details["drifted_features"] = [] if drifted.empty else drifted["column"].tolist()
+        for _, row in drifted.iterrows():
+            col = str(row["column"])
+            node = column_source(ctx, col)
+            comp = ctx.lineage.nodes[node].get("component") if node else None
+            comp = comp or model.component
+            a, b = ref[col], cur_in[col]
+            null_a, null_b = float(a.isna().mean()), float(b.isna().mean())
+            if row["method"] == "null_rate" or null_b - null_a >= 0.05:
+                kind = "feature_nulls"
+                what = f"null share of feature {col} rose from {null_a:.1%} to {null_b:.1%}"
+                effect = max(float(row["effect"]), null_b - null_a)
+            else:
+                kind = "feature_drift"
+                what = (
+                    f"feature {col} drifted ({row['method']} statistic {fmt_num(row['statistic'])}, effect "
+                    f"{fmt_num(row['effect'])}): median {fmt_num(a.median())} -> {fmt_num(b.median())}"
+                )
+                effect = float(row["effect"])
+            # when the drift is first visible: first minute whose mean/null share leaves the reference
+            findings.append(
+                Finding(
+                    phase=self.name,
+                    component=str(comp),
+                    metric=col,
+                    kind=kind,
+                    score=_effect_score(effect),
+                    onset=onset_or_none(onset),
+                    evidence=[f"{what}; produced upstream by {node or 'an unknown node'} ({comp})"],
+                    details={
+                        "method": row["method"],
+                        "effect": float(row["effect"]),
+                        "p_value": float(row["p_value"]),
+                        "node": node,
+                        "null_reference": null_a,
+                        "null_current": null_b,
+                    },
+                )
+            )
+        has_drift = not drifted.empty
+        model_factor = 0.35 if has_drift else 1.0
+
+        # --- predictions and confidence ----------------------------------------------------------
+        if "score" in cur.columns:
+            s_ref, s_cur = ref["score"].dropna().to_numpy(float), cur_in["score"].dropna().to_numpy(float)
+            if len(s_ref) > 1 and len(s_cur) > 1:
+                ks = stats.ks_2samp(s_ref, s_cur)
+                cks = stats.ks_2samp(np.abs(s_ref - 0.5) * 2, np.abs(s_cur - 0.5) * 2)
+                details.update(score_ks=float(ks.statistic), confidence_ks=float(cks.statistic))
+                if ks.pvalue < 1e-3 and ks.statistic >= 0.05:
+                    findings.append(
+                        Finding(
+                            phase=self.name,
+                            component=model.component,
+                            metric="score",
+                            kind="prediction_drift",
+                            score=float(min(1.0, ks.statistic / 0.3)) * model_factor,
+                            onset=onset_or_none(onset),
+                            evidence=[
+                                f"score distribution moved (KS {ks.statistic:.2f}, p={ks.pvalue:.1e}); mean "
+                                f"{s_ref.mean():.3f} -> {s_cur.mean():.3f}"
+                                + (
+                                    "; input drift explains part of it"
+                                    if has_drift
+                                    else "; no input feature drifted"
+                                )
+                            ],
+                            details={"ks": float(ks.statistic), "p_value": float(ks.pvalue)},
+                        )
+                    )
+                sec = ctx.config.detectors.security_adversarial
+                if cks.pvalue < 1e-3 and cks.statistic >= sec.confidence_effect:
+                    c_ref, c_cur = np.abs(s_ref - 0.5) * 2, np.abs(s_cur - 0.5) * 2
+                    findings.append(
+                        Finding(
+                            phase=self.name,
+                            component=model.component,
+                            metric="confidence",
+                            kind="confidence_shift",
+                            score=float(min(1.0, cks.statistic / 0.3)) * model_factor,
+                            onset=onset_or_none(onset),
+                            evidence=[
+                                f"prediction confidence moved (KS {cks.statistic:.2f}): mean "
+                                f"{c_ref.mean():.3f} -> {c_cur.mean():.3f}"
+                            ],
+                            details={"ks": float(cks.statistic), "p_value": float(cks.pvalue)},
+                        )
+                    )
+
+        # --- segments ----------------------------------------------------------------------------
+        gcol = model.group_column
+        seg_changes: list[tuple[str, float, float, float, str]] = []
+        if gcol in cur.columns and "prediction" in cur.columns:
+            for metric_name, frame_filter in (("fpr", "neg"), ("positive_rate", "all")):
+                for grp in sorted(set(ref[gcol].astype(str)) | set(cur_in[gcol].astype(str))):
+                    r = ref[ref[gcol].astype(str) == grp]
+                    c = cur_in[cur_in[gcol].astype(str) == grp]
+                    if frame_filter == "neg":
+                        r, c = r[r["label"] == 0], c[c["label"] == 0]
+                    if len(r) < 30 or len(c) < 30:
+                        continue
+                    k1, k2 = float(r["prediction"].sum()), float(c["prediction"].sum())
+                    z = _two_prop(k1, len(r), k2, len(c))
+                    seg_changes.append((grp, k1 / len(r), k2 / len(c), z, metric_name))
+            sig = [s for s in seg_changes if abs(s[3]) >= 4 and s[4] == "fpr"] or [
+                s for s in seg_changes if abs(s[3]) >= 4
+            ]
+            groups = {s[0] for s in seg_changes}
+            moved = {s[0] for s in sig}
+            if (sig and moved != groups) or (sig and len(groups) == 1):
+                worst = max(sig, key=lambda s: abs(s[3]))
+                score = float(min(1.0, abs(worst[3]) / 10)) * model_factor
+                findings.append(
+                    Finding(
+                        phase=self.name,
+                        component=model.component,
+                        metric=f"{worst[4]}[group={worst[0]}]",
+                        kind="segment_shift",
+                        score=score,
+                        onset=onset_or_none(onset),
+                        evidence=[
+                            f"{worst[4]} of group {worst[0]} moved {worst[1]:.1%} -> {worst[2]:.1%} "
+                            f"(z {worst[3]:.1f}) while {', '.join(sorted(groups - moved)) or '-'} did not"
+                            + ("" if has_drift else "; no input feature drifted, so the model itself changed")
+                        ],
+                        details={"segments": [list(s) for s in seg_changes], "feature_drift": has_drift},
+                    )
+                )
+
+        # --- attribution proxy: correlation of each input with the score --------------------------
+        if "score" in cur.columns and feats:
+            cols = list(feats)
+            r_df, c_df = ref[cols].astype(float), cur_in[cols].astype(float)
+            if gcol in cur.columns:
+                for g in sorted(set(ref[gcol].astype(str)))[1:]:
+                    name = f"group={g}"
+                    r_df = r_df.assign(**{name: (ref[gcol].astype(str) == g).astype(float)})
+                    c_df = c_df.assign(**{name: (cur_in[gcol].astype(str) == g).astype(float)})
+                    cols.append(name)
+            cr = r_df.corrwith(ref["score"].astype(float))
+            cc = c_df.corrwith(cur_in["score"].astype(float))
+            delta = (cc - cr).abs().fillna(0.0)
+            undrifted = [c for c in cols if c not in set(details["drifted_features"])]
+            if undrifted:
+                top = str(delta[undrifted].idxmax())
+                d = float(delta[top])
+                details["attribution_delta"] = {k: round(float(v), 4) for k, v in delta.items()}
+                if d >= 0.15:
+                    findings.append(
+                        Finding(
+                            phase=self.name,
+                            component=model.component,
+                            metric=top,
+                            kind="attribution_shift",
+                            score=float(min(1.0, d / 0.4)) * model_factor,
+                            onset=onset_or_none(onset),
+                            evidence=[
+                                f"correlation of {top} with the score changed {cr[top]:.2f} -> {cc[top]:.2f} "
+                                "although its distribution did not drift: the model's mapping changed"
+                            ],
+                            details={
+                                "feature": top,
+                                "corr_reference": float(cr[top]),
+                                "corr_current": float(cc[top]),
+                            },
+                        )
+                    )
+        summary = (
+            f"{len(details['drifted_features'])} drifted feature(s)"
+            + (f", OOD clients {', '.join(excluded)}" if excluded else "")
+            + f"; reference {len(ref)} rows, current {len(cur)} rows from {fmt_time(onset)} UTC"
+        )
+        return PhaseResult(
+            phase=self.name, status=PhaseStatus.OK, findings=findings, summary=summary, details=details
+        )

@@ -1,0 +1,668 @@
+"""Robust, vectorized anomaly scoring of many metric series, and the public :func:`rank_root_causes`.
+
+The scoring core (BARO-style, after Pham et al., FSE 2024) is shared by the public ranking API and
+the statistical / component phases:
+
+1. :func:`to_matrix` turns a long frame (``timestamp, component, metric, value``) into a
+   ``T x N`` matrix on a regular time grid (any sampling interval; gaps stay NaN; samples that
+   fall into one grid cell are averaged).
+2. :func:`score_matrix` smooths each series with a short centred rolling mean, takes the
+   baseline's median and IQR (IQR/1.349 is a robust sigma; the std, then 1 % of the median or
+   0.1 % of the series' range, are the fallbacks for flat baselines), widens that scale for series
+   whose own baseline already strays beyond 4 sigma (sparse or heavy-tailed counts), and scores
+   every series by the largest robust z of its smoothed values in the anomalous period.  A shift
+   smaller than 10 % of the baseline median is scaled down (practical significance).  The onset is
+   the first sample, at or before the peak, from which the z stays beyond ``threshold`` (3
+   samples in a row, and 80 % of the samples up to the peak), moved to the first unsmoothed
+   sample beyond it.
+
+Everything is whole-array numpy: no Python loop runs over points or series.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from rcaflows.data import METRIC_COLUMNS, check_frame
+from rcaflows.errors import DataError
+from rcaflows.rca.models import RankedCause
+from rcaflows.timeutil import utc
+
+#: robust z at which a series counts as anomalous
+Z_THRESHOLD = 3.0
+#: robust z that maps to a score of 0.5
+Z_HALF = 8.0
+#: samples the smoothed z must stay beyond the threshold to mark an onset
+SUSTAIN = 3
+#: relative change (of the baseline median) below which a deviation is scaled down
+MIN_EFFECT = 0.1
+#: share of the samples between onset and peak that must be beyond the threshold
+ONSET_SHARE = 0.8
+#: width of the centred rolling mean (samples)
+SMOOTH = 5
+#: largest grid the matrix may have (rows); coarser steps are used beyond it
+MAX_ROWS = 20_000
+#: largest robust z a baseline may show before its scale is widened to match
+CALIBRATION = 4.0
+#: baseline rows used for the median/IQR (evenly spaced when there are more)
+MAX_BASE = 400
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """Metric series on a shared regular time grid: ``values[t, j]`` is series ``j`` at ``times[t]``."""
+
+    times: pd.DatetimeIndex
+    values: np.ndarray
+    components: np.ndarray
+    metrics: np.ndarray
+
+    @property
+    def keys(self) -> list[tuple[str, str]]:
+        """Return the ``(component, metric)`` of every column."""
+        return list(zip(self.components.tolist(), self.metrics.tolist(), strict=True))
+
+    @property
+    def step(self) -> pd.Timedelta:
+        """Return the grid step (1 minute for an empty or one-row grid)."""
+        if len(self.times) < 2:
+            return pd.Timedelta(minutes=1)
+        return pd.Timedelta(self.times[1] - self.times[0])
+
+    def frame(self) -> pd.DataFrame:
+        """Return the matrix as a wide frame with ``(component, metric)`` columns."""
+        cols = pd.MultiIndex.from_arrays([self.components, self.metrics], names=["component", "metric"])
+        return pd.DataFrame(self.values, index=self.times, columns=cols)
+
+
+def _codes(col: pd.Series, period: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Return integer codes and uniques of a string column.
+
+    Fast paths avoid hashing a million strings: categorical columns, data grouped by series
+    (contiguous runs) and time-major data that repeats the same ``period`` keys at every timestamp.
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        return codes.astype(np.int64), np.asarray(col.cat.categories, dtype=object)
+    values = col.to_numpy(dtype=object)
+    n = len(values)
+    if n > 1:
+        starts = np.flatnonzero(values[1:] != values[:-1]) + 1
+        if len(starts) < n // 20:
+            starts = np.concatenate([[0], starts])
+            head_codes, uniques = pd.factorize(values[starts])
+            lengths = np.diff(np.append(starts, n))
+            return np.repeat(head_codes, lengths).astype(np.int64), np.asarray(uniques, dtype=object)
+        if 1 < period < n and bool((values[period:] == values[:-period]).all()):
+            head_codes, uniques = pd.factorize(values[:period])
+            return np.resize(head_codes.astype(np.int64), n), np.asarray(uniques, dtype=object)
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _ns(ts: pd.Series) -> np.ndarray:
+    """Return UTC timestamps as int64 nanoseconds."""
+    arr = ts.array
+    unit = getattr(arr, "unit", "ns")
+    i8 = np.asarray(arr.asi8, dtype=np.int64)
+    factor = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[unit]
+    return i8 * factor if factor != 1 else i8
+
+
+def to_matrix(
+    long: pd.DataFrame,
+    where: str = "metrics",
+    *,
+    step: pd.Timedelta | None = None,
+    origin: pd.Timestamp | None = None,
+) -> Matrix:
+    """Pivot long metrics to a regular grid.
+
+    Args:
+        long: frame with columns ``timestamp`` (timezone-aware), ``component``, ``metric``, ``value``.
+        where: name used in error messages.
+        step: grid step; estimated from the median sampling interval of the series when None.
+        origin: grid origin; the first timestamp when None.
+
+    Raises:
+        DataError: missing columns, naive timestamps or a non-numeric ``value``.
+    """
+    long = check_frame(long, METRIC_COLUMNS, where)
+    col = long["value"]
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        value = col.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        value = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    ok = np.isfinite(value)
+    if not ok.all():
+        long, value = long.loc[ok], value[ok]
+    if long.empty:
+        return Matrix(
+            pd.DatetimeIndex([], tz="UTC"),
+            np.empty((0, 0)),
+            np.array([], dtype=object),
+            np.array([], dtype=object),
+        )
+    t = _ns(long["timestamp"])
+    # rows sharing the first timestamp: the period of a time-major layout
+    period = int(np.argmax(t != t[0])) if len(t) > 1 and (t != t[0]).any() else 0
+    comp_codes, comps = _codes(long["component"], period)
+    met_codes, mets = _codes(long["metric"], period)
+    pair = comp_codes * len(mets) + met_codes
+    present = np.bincount(pair, minlength=len(comps) * len(mets)) > 0
+    key_uniques = np.flatnonzero(present)
+    lookup = np.cumsum(present) - 1
+    key_codes = lookup[pair]
+    n_keys = len(key_uniques)
+    t0 = int(origin.value) if origin is not None else int(t.min())
+    t1 = int(t.max())
+    if step is None:
+        # The typical sampling interval: median over series of (last - first) / (samples - 1).
+        # (estimated on up to 64 evenly chosen series: plenty for a median)
+        chosen = np.zeros(n_keys, dtype=bool)
+        chosen[np.linspace(0, n_keys - 1, min(n_keys, 64)).astype(np.int64)] = True
+        sample = chosen[key_codes]
+        kc, ts_ = key_codes[sample], t[sample]
+        counts = np.bincount(kc, minlength=n_keys)
+        lo = np.full(n_keys, np.iinfo(np.int64).max)
+        hi = np.full(n_keys, np.iinfo(np.int64).min)
+        np.minimum.at(lo, kc, ts_)
+        np.maximum.at(hi, kc, ts_)
+        multi = counts > 1
+        if multi.any():
+            step_ns = int(np.median((hi[multi] - lo[multi]) / (counts[multi] - 1)))
+        else:
+            step_ns = 60_000_000_000
+        # Snap to whole seconds so that regularly sampled data lands exactly on the grid.
+        step_ns = max(1_000_000_000, round(step_ns / 1e9) * 1_000_000_000)
+    else:
+        step_ns = int(pd.Timedelta(step).value)
+    n_rows = int((t1 - t0) // step_ns) + 1
+    if n_rows > MAX_ROWS:
+        step_ns = int(np.ceil((t1 - t0) / (MAX_ROWS - 1)))
+        n_rows = int((t1 - t0) // step_ns) + 1
+    rows = (t - t0 + step_ns // 2) // step_ns
+    keep = (rows >= 0) & (rows < n_rows)
+    if not keep.all():
+        rows, key_codes, value = rows[keep], key_codes[keep], value[keep]
+    flat = rows * n_keys + key_codes
+    size = n_rows * n_keys
+    counts = np.bincount(flat, minlength=size)
+    if counts.max(initial=0) <= 1:
+        mat = np.full(size, np.nan)
+        mat[flat] = value
+    else:
+        sums = np.bincount(flat, weights=value, minlength=size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mat = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    times = pd.DatetimeIndex(pd.to_datetime(t0 + step_ns * np.arange(n_rows), utc=True))
+    return Matrix(
+        times=times,
+        values=mat.reshape(n_rows, n_keys),
+        components=comps[key_uniques // len(mets)],
+        metrics=mets[key_uniques % len(mets)],
+    )
+
+
+def align(matrix: Matrix, keys: list[tuple[str, str]]) -> np.ndarray:
+    """Return ``matrix.values`` with columns reordered to ``keys`` (NaN where a key is absent)."""
+    index = {k: i for i, k in enumerate(matrix.keys)}
+    out = np.full((len(matrix.times), len(keys)), np.nan)
+    src = [index.get(k, -1) for k in keys]
+    have = [j for j, s in enumerate(src) if s >= 0]
+    if have:
+        out[:, have] = matrix.values[:, [src[j] for j in have]]
+    return out
+
+
+def smooth(values: np.ndarray, width: int = SMOOTH) -> np.ndarray:
+    """Return a centred, NaN-aware rolling mean along axis 0."""
+    if width <= 1 or len(values) == 0:
+        return values.copy()
+    half = width // 2
+    finite = np.isfinite(values)
+    all_finite = bool(finite.all())
+    filled = values if all_finite else np.where(finite, values, 0.0)
+    n, m = values.shape
+    cs = np.zeros((n + width, m))
+    np.cumsum(filled, axis=0, out=cs[half + 1 : half + 1 + n])
+    cs[half + 1 + n :] = cs[half + n]
+    s = cs[width : width + n] - cs[:n]
+    if all_finite:
+        idx = np.arange(n)
+        c = (np.minimum(idx + half, n - 1) - np.maximum(idx - half, 0) + 1)[:, None]
+        return s / c
+    cn = np.zeros((n + width, m))
+    np.cumsum(finite, axis=0, out=cn[half + 1 : half + 1 + n])
+    cn[half + 1 + n :] = cn[half + n]
+    c = cn[width : width + n] - cn[:n]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(c > 0, s / np.maximum(c, 1), np.nan)
+    return np.where(finite, out, np.nan)
+
+
+def ffill(values: np.ndarray) -> np.ndarray:
+    """Forward-fill NaN along axis 0 (series sampled more coarsely than the grid hold their value)."""
+    finite = np.isfinite(values)
+    if finite.all() or len(values) == 0:
+        return values
+    idx = np.where(finite, np.arange(len(values))[:, None], 0)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    out = np.take_along_axis(values, idx, axis=0)
+    return out
+
+
+def nan_quantiles(values: np.ndarray, qs: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Return per-column quantiles (rows = ``qs``) ignoring NaN, and the count of finite values."""
+    n = np.isfinite(values).sum(axis=0)
+    if values.shape[0] == 0:
+        return np.full((len(qs), values.shape[1]), np.nan), n
+    srt = np.sort(values, axis=0)  # NaN sorts last
+    out = np.empty((len(qs), values.shape[1]))
+    top = np.maximum(n - 1, 0)
+    for i, q in enumerate(qs):
+        pos = q * top
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, top)
+        frac = pos - lo
+        vlo = np.take_along_axis(srt, lo[None, :], axis=0)[0]
+        vhi = np.take_along_axis(srt, hi[None, :], axis=0)[0]
+        out[i] = vlo + (vhi - vlo) * frac
+    out[:, n == 0] = np.nan
+    return out, n
+
+
+def z_to_score(z: np.ndarray | float) -> np.ndarray:
+    """Map a robust z to a score in [0, 1] (``Z_HALF`` maps to 0.5)."""
+    za = np.nan_to_num(np.abs(np.asarray(z, dtype=float)), nan=0.0)
+    return za**2 / (za**2 + Z_HALF**2)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-series result of :func:`score_matrix` (arrays of length N, aligned with the keys)."""
+
+    keys: list[tuple[str, str]]
+    z: np.ndarray  # largest |robust z| of the smoothed series in the anomalous period
+    direction: np.ndarray  # +1 rise, -1 drop
+    score: np.ndarray  # z mapped to [0, 1]
+    onset: np.ndarray  # datetime64[ns] (NaT when the series never stays beyond the threshold)
+    onset_clamped: np.ndarray  # True when the onset is the first anomalous sample (it may be earlier)
+    base_median: np.ndarray
+    base_scale: np.ndarray
+    cur_median: np.ndarray
+    n_base: np.ndarray
+    n_cur: np.ndarray
+    zs: np.ndarray  # T_cur x N smoothed robust z in the anomalous period
+    times: pd.DatetimeIndex  # anomalous-period times
+
+    def frame(self) -> pd.DataFrame:
+        """Return the per-series results as a frame indexed by ``(component, metric)``."""
+        idx = pd.MultiIndex.from_tuples(self.keys, names=["component", "metric"]) if self.keys else None
+        return pd.DataFrame(
+            {
+                "z": self.z,
+                "direction": self.direction,
+                "score": self.score,
+                "onset": pd.to_datetime(self.onset, utc=True),
+                "onset_clamped": self.onset_clamped,
+                "base_median": self.base_median,
+                "base_scale": self.base_scale,
+                "cur_median": self.cur_median,
+                "n_base": self.n_base,
+                "n_cur": self.n_cur,
+            },
+            index=idx,
+        )
+
+
+def score_matrix(
+    keys: list[tuple[str, str]],
+    times: pd.DatetimeIndex,
+    values: np.ndarray,
+    split: int,
+    baseline: np.ndarray | None = None,
+    *,
+    threshold: float = Z_THRESHOLD,
+    sustain: int = SUSTAIN,
+    width: int = SMOOTH,
+    min_effect: float = MIN_EFFECT,
+) -> Scores:
+    """Score every column of ``values`` against its baseline.
+
+    Args:
+        keys: ``(component, metric)`` of every column.
+        times: row times of ``values``.
+        values: ``T x N`` matrix.
+        split: first row of the anomalous period; rows before it are the baseline unless
+            ``baseline`` is given.
+        baseline: optional ``Tb x N`` matrix of known-normal data (same columns).
+        threshold: robust z that counts as anomalous.
+        sustain: samples the z must stay beyond ``threshold`` to mark an onset.
+        width: rolling-mean width used before scoring.
+        min_effect: relative change of the baseline median below which the z is scaled down
+            proportionally (0 disables it).
+    """
+    sm = ffill(smooth(values, width))
+    base = ffill(smooth(baseline, width)) if baseline is not None else sm[:split]
+    cur = sm[split:]
+    n_cols = values.shape[1]
+    # Robust statistics from at most MAX_BASE evenly spaced baseline rows: plenty for a median/IQR.
+    stride = max(1, len(base) // MAX_BASE)
+    (q25, med, q75), n_base = nan_quantiles(base[::stride], (0.25, 0.5, 0.75))
+    n_base = np.isfinite(base).sum(axis=0) if stride > 1 else n_base
+    scale = (q75 - q25) / 1.349
+    flat_iqr = ~(np.isfinite(scale) & (scale > 0))
+    if flat_iqr.any() and len(base):
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: handled below
+            scale[flat_iqr] = np.nanstd(base[:, flat_iqr], axis=0)
+    with np.errstate(invalid="ignore", all="ignore"):
+        span = np.nanmax(np.abs(sm), axis=0) if len(sm) else np.zeros(n_cols)
+    floor = np.maximum(np.maximum(0.01 * np.abs(med), 1e-3 * np.nan_to_num(span)), 1e-9)
+    scale = np.where(np.isfinite(scale) & (scale > floor), scale, floor)
+    # Calibrate on the baseline itself: heavy-tailed or sparse series (a client's request count)
+    # whose own baseline already strays beyond CALIBRATION get a proportionally wider scale.
+    if len(base):
+        with np.errstate(invalid="ignore"):
+            base_dev = np.abs(base[::stride] - med) / scale
+        base_max = np.nanmax(np.where(np.isfinite(base_dev), base_dev, 0.0), axis=0)
+        scale = scale * np.maximum(1.0, base_max / CALIBRATION)
+    with np.errstate(invalid="ignore"):
+        zs = (cur - med) / scale
+    absz = np.abs(zs)
+    n_cur = np.isfinite(cur).sum(axis=0)
+    has = (n_cur > 0) & (n_base > 0)
+    filled = np.where(np.isfinite(absz), absz, -1.0)
+    arg = filled.argmax(axis=0) if len(cur) else np.zeros(n_cols, dtype=np.int64)
+    zmax = np.where(has & (len(cur) > 0), filled[arg, np.arange(n_cols)] if len(cur) else 0.0, 0.0)
+    zmax = np.maximum(zmax, 0.0)
+    direction = np.sign(zs[arg, np.arange(n_cols)]) if len(cur) else np.zeros(n_cols)
+    direction = np.nan_to_num(direction)
+    if min_effect > 0 and len(cur):
+        # Practical significance: a shift smaller than `min_effect` of the baseline level (e.g.
+        # a null rate of 0.50 % -> 0.52 %) is scaled down however many sigmas it is.
+        peak_dev = np.abs(zmax * scale)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.where(np.abs(med) > 1e-12, peak_dev / np.abs(med), np.inf)
+        zmax = zmax * np.clip(np.nan_to_num(rel, nan=1.0, posinf=np.inf) / min_effect, 0.0, 1.0)
+    # Onset: the first row, at or before the peak, from which |z| stays beyond the threshold (at
+    # least ONSET_SHARE of the rows up to the peak, and `sustain` rows in a row at the start).
+    onset = np.full(n_cols, np.datetime64("NaT"), dtype="datetime64[ns]")
+    clamped = np.zeros(n_cols, dtype=bool)
+    sel = np.flatnonzero(has & (zmax >= threshold))  # only anomalous series have an onset
+    if len(cur) and len(sel):
+        n_cur_rows = len(cur)
+        rows_idx = np.arange(n_cur_rows)
+        az = absz[:, sel]
+        beyond = az >= threshold
+        cs = np.zeros((n_cur_rows + 1, len(sel)), dtype=np.int32)
+        np.cumsum(beyond, axis=0, out=cs[1:])
+        m = max(1, min(sustain, n_cur_rows))
+        ends = np.minimum(rows_idx + m, n_cur_rows)
+        run_ok = (cs[ends] - cs[rows_idx]) >= (ends - rows_idx)[:, None]
+        peak = arg[sel]
+        count_to_peak = cs[peak + 1, np.arange(len(sel))][None, :] - cs[rows_idx]
+        length = (peak[None, :] - rows_idx[:, None] + 1).astype(float)
+        share_ok = count_to_peak >= ONSET_SHARE * length
+        ok = beyond & run_ok & share_ok & (rows_idx[:, None] <= peak[None, :])
+        first = np.where(ok.any(axis=0), ok.argmax(axis=0), -1)
+        # The centred mean moves a sharp step up to width//2 rows early; move the onset to the
+        # first row in that reach whose unsmoothed value is itself beyond the threshold.
+        raw = ffill(values[:, sel])[split:]
+        with np.errstate(invalid="ignore"):
+            raw_beyond = np.abs((raw - med[sel]) / scale[sel]) >= threshold
+        refined = first.copy()
+        settled = first < 0
+        for k in range(width // 2 + 1):
+            idx = np.minimum(first + k, n_cur_rows - 1)
+            hit = ~settled & raw_beyond[idx, np.arange(len(sel))]
+            refined = np.where(hit, idx, refined)
+            settled |= hit
+        first = refined
+        ct = times[split:].to_numpy(dtype="datetime64[ns]")
+        valid = first >= 0
+        onset[sel[valid]] = ct[first[valid]]
+        clamped[sel] = valid & (first == 0)
+    (cur_med,), _ = nan_quantiles(cur[:: max(1, len(cur) // 200)], (0.5,))
+    return Scores(
+        keys=keys,
+        z=zmax,
+        direction=direction,
+        score=z_to_score(zmax),
+        onset=onset,
+        onset_clamped=clamped,
+        base_median=med,
+        base_scale=scale,
+        cur_median=cur_med,
+        n_base=n_base,
+        n_cur=n_cur,
+        zs=zs,
+        times=times[split:],
+    )
+
+
+def fmt_time(ts: Any) -> str:
+    """Render a timestamp as ``HH:MM`` UTC (``YYYY-MM-DD HH:MM`` is in the details)."""
+    if ts is None or pd.isna(ts):
+        return "unknown"
+    return (
+        pd.Timestamp(ts).tz_convert("UTC").strftime("%H:%M")
+        if pd.Timestamp(ts).tzinfo
+        else pd.Timestamp(ts).strftime("%H:%M")
+    )
+
+
+def fmt_num(x: float) -> str:
+    """Render a number compactly (3 significant digits)."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"{x:.3g}"
+
+
+def victims(
+    topology: nx.DiGraph,
+    onsets: dict[str, pd.Timestamp | None],
+    tolerance: pd.Timedelta,
+) -> dict[str, tuple[str, pd.Timedelta]]:
+    """Return ``{component: (dependency, lead)}`` for components with an earlier-anomalous dependency.
+
+    A dependency is any topology descendant (``u -> v``: u depends on v).  ``lead`` is how much
+    earlier the earliest such dependency moved.
+    """
+    out: dict[str, tuple[str, pd.Timedelta]] = {}
+    for comp, onset in onsets.items():
+        if onset is None or comp not in topology:
+            continue
+        best: tuple[str, pd.Timedelta] | None = None
+        for dep in nx.descendants(topology, comp):
+            d_on = onsets.get(dep)
+            if d_on is None:
+                continue
+            lead = onset - d_on
+            if lead > tolerance and (best is None or lead > best[1]):
+                best = (dep, lead)
+        if best is not None:
+            out[comp] = best
+    return out
+
+
+def rank_root_causes(
+    metrics: pd.DataFrame,
+    incident_time: Any,
+    baseline: pd.DataFrame | None = None,
+    topology: nx.DiGraph | None = None,
+) -> list[RankedCause]:
+    """Rank components by how likely they caused an incident that began at ``incident_time``.
+
+    BARO-style: each series is scored by its largest robust z (median/IQR of the baseline) after
+    ``incident_time``; a component takes its most anomalous series.  At similar deviation an
+    earlier onset ranks higher, and a component whose dependency in ``topology`` moved earlier is
+    demoted as a likely victim.  Confidence is a softmax over the final scores.
+
+    Args:
+        metrics: long metrics ``timestamp`` (UTC), ``component``, ``metric``, ``value``; any
+            sampling interval, gaps allowed.
+        incident_time: timezone-aware time the incident began (or was detected).
+        baseline: known-normal metrics in the same format; when None the data before
+            ``incident_time`` is used, or the first third of the data if nothing precedes it.
+        topology: optional dependency graph, edge ``u -> v`` when u depends on v.
+
+    Returns:
+        Causes ordered best first (only components with a robust z of at least 3); empty when
+        nothing deviates.
+
+    Raises:
+        DataError: malformed frames, a naive ``incident_time``, or an ``incident_time`` after the
+            last sample.
+    """
+    try:
+        t_inc = pd.Timestamp(utc(incident_time))
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"rank_root_causes: incident_time: {exc}") from None
+    mat = to_matrix(metrics, "rank_root_causes: metrics")
+    if mat.values.size == 0:
+        return []
+    notes: list[str] = []
+    base_vals: np.ndarray | None = None
+    if baseline is not None:
+        bmat = to_matrix(baseline, "rank_root_causes: baseline", step=mat.step)
+        base_vals = align(bmat, mat.keys)
+    if t_inc > mat.times[-1]:
+        raise DataError(
+            f"rank_root_causes: incident_time {t_inc.isoformat()} is after the last sample "
+            f"({mat.times[-1].isoformat()}); pass metrics that cover the incident"
+        )
+    split = int(mat.times.searchsorted(t_inc, side="left"))
+    if base_vals is None and split < 3:
+        split = max(1, len(mat.times) // 3)
+        notes.append(
+            f"no data before the incident time; the first third of the data (to "
+            f"{fmt_time(mat.times[split - 1])}) served as baseline"
+        )
+    if base_vals is None and split >= len(mat.times):
+        return []
+    sc = score_matrix(mat.keys, mat.times, mat.values, split, base_vals)
+    return _rank_components(sc, mat.step, topology, notes)
+
+
+def component_table(sc: Scores) -> pd.DataFrame:
+    """Return one row per component: its most deviating series and its onset.
+
+    The onset of a component is the earliest onset among its series that deviate at least half as
+    much as its worst one (and beyond the threshold).
+    """
+    comps = np.array([k[0] for k in sc.keys], dtype=object)
+    mets = np.array([k[1] for k in sc.keys], dtype=object)
+    if len(comps) == 0:
+        return pd.DataFrame(columns=["component", "metric", "z", "onset", "n_anomalous", "others"])
+    codes, uniq = pd.factorize(comps)
+    n = len(uniq)
+    zmax = np.full(n, -1.0)
+    np.maximum.at(zmax, codes, sc.z)
+    is_best = sc.z >= zmax[codes]
+    best_idx = np.full(n, -1)
+    best_idx[codes[is_best][::-1]] = np.flatnonzero(is_best)[::-1]
+    strong = (sc.z >= np.maximum(Z_THRESHOLD, 0.5 * zmax[codes])) & ~np.isnat(sc.onset)
+    on_i8 = np.where(strong, sc.onset.astype("datetime64[ns]").view("i8"), np.iinfo(np.int64).max)
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, codes, on_i8)
+    onset = np.where(
+        first == np.iinfo(np.int64).max, np.datetime64("NaT", "ns"), first.view("datetime64[ns]")
+    )
+    anomalous = sc.z >= Z_THRESHOLD
+    n_anom = np.bincount(codes, weights=anomalous, minlength=n).astype(int)
+    order = np.lexsort((-sc.z, codes))
+    others: list[list[tuple[str, float]]] = [[] for _ in range(n)]
+    for j in order:
+        if anomalous[j] and j != best_idx[codes[j]] and len(others[codes[j]]) < 3:
+            others[codes[j]].append((str(mets[j]), float(sc.z[j])))
+    return pd.DataFrame(
+        {
+            "component": uniq,
+            "metric": mets[best_idx],
+            "z": zmax,
+            "direction": sc.direction[best_idx],
+            "cur_median": sc.cur_median[best_idx],
+            "base_median": sc.base_median[best_idx],
+            "onset": pd.to_datetime(onset, utc=True),
+            "n_anomalous": n_anom,
+            "others": others,
+        }
+    )
+
+
+def _rank_components(
+    sc: Scores, step: pd.Timedelta, topology: nx.DiGraph | None, notes: list[str]
+) -> list[RankedCause]:
+    tab = component_table(sc)
+    tab = tab[tab["z"] >= Z_THRESHOLD].reset_index(drop=True)
+    if tab.empty:
+        return []
+    z_eff = tab["z"].to_numpy(dtype=float).copy()
+    onsets = tab["onset"]
+    known = onsets.notna().to_numpy()
+    if known.any():
+        first = onsets[known].min()
+        span = max((sc.times[-1] - first) / pd.Timedelta(seconds=1), 1.0) if len(sc.times) else 1.0
+        late = ((onsets - first) / pd.Timedelta(seconds=1)).fillna(0.0).to_numpy(dtype=float) / span
+        z_eff *= 1.0 - 0.3 * np.clip(late, 0.0, 1.0)
+    demote: dict[str, tuple[str, pd.Timedelta]] = {}
+    if topology is not None:
+        demote = victims(
+            topology,
+            {c: (None if pd.isna(o) else o) for c, o in zip(tab["component"], onsets, strict=True)},
+            tolerance=step,
+        )
+        z_eff *= np.where(tab["component"].isin(list(demote)).to_numpy(), 1.0 / 3.0, 1.0)
+    final = np.log1p(z_eff)
+    order = np.argsort(-final, kind="stable")
+    w = np.exp((final - final.max()) / 0.5)
+    conf = w / w.sum()
+    out: list[RankedCause] = []
+    for i in order:
+        row = tab.iloc[i]
+        comp = str(row["component"])
+        onset = row["onset"]
+        arrow = "rose" if row["direction"] > 0 else "fell"
+        ev = [
+            f"{comp}/{row['metric']} {arrow} to {fmt_num(row['cur_median'])} (baseline median "
+            f"{fmt_num(row['base_median'])}, robust z {row['z']:.1f})"
+            + (f", first sustained deviation at {fmt_time(onset)} UTC" if not pd.isna(onset) else "")
+        ]
+        if row["others"]:
+            ev.append("also deviating: " + ", ".join(f"{m} (z {z:.1f})" for m, z in row["others"]))
+        if comp in demote:
+            dep, lead = demote[comp]
+            ev.append(
+                f"likely a victim: dependency {dep} moved {lead / pd.Timedelta(minutes=1):.0f} min earlier"
+            )
+        ev.extend(notes)
+        out.append(
+            RankedCause(
+                component=comp,
+                metric=str(row["metric"]),
+                score=float(final[i]),
+                confidence=float(np.clip(conf[i], 0.0, 1.0)),
+                evidence=ev,
+                onset=onset_or_none(onset),
+            )
+        )
+    return out
+
+
+def onset_or_none(value: Any) -> datetime | None:
+    """Return a python datetime for a timestamp-like value, or None for NaT/None."""
+    if value is None or pd.isna(value):
+        return None
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.to_pydatetime(warn=False)

@@ -1,0 +1,116 @@
+"""Metric series derived from the prediction log, so the model and its clients become RCA candidates.
+
+On the model's component: ``requests_per_min``, ``score_mean``, ``positive_rate``,
+``confidence_mean`` (mean of ``|score - 0.5| * 2``), ``null_feature_rate``, ``accuracy`` (rows whose
+label has arrived, by prediction time), per group ``positive_rate[group=X]`` and ``fpr[group=X]``,
+and the gaps between groups ``positive_rate_gap`` and ``fpr_gap``.  On ``client:<id>``:
+``requests_per_min`` (zero-filled over the whole span of the log).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rcaflows.config.models import ModelConfig
+from rcaflows.data import check_frame, empty_metrics
+
+
+def _long(wide: pd.DataFrame, component: str | pd.Series) -> pd.DataFrame:
+    """Melt a ``timestamp x metric`` frame to the long metrics format."""
+    if wide.empty:
+        return empty_metrics()
+    wide = wide.copy()
+    wide.index.name = "timestamp"
+    wide.columns.name = "metric"
+    out = wide.stack(future_stack=True).rename("value").reset_index().dropna(subset=["value"])
+    out.insert(1, "component", component)
+    return out[["timestamp", "component", "metric", "value"]]
+
+
+def prediction_metrics(predictions: pd.DataFrame, model: ModelConfig, freq: str = "1min") -> pd.DataFrame:
+    """Return long metrics (``timestamp, component, metric, value``) derived from a prediction log.
+
+    Args:
+        predictions: the prediction log (``timestamp``, client, group, features, ``score``,
+            ``prediction``, ``label``).
+        model: the model config (component, feature, group and client columns, threshold).
+        freq: bucket size; ``requests_per_min`` is scaled to requests per minute.
+    """
+    if predictions is None or predictions.empty or "timestamp" not in predictions.columns:
+        return empty_metrics()
+    predictions = check_frame(predictions, ("timestamp",), "predictions")
+    minutes = pd.Timedelta(freq) / pd.Timedelta(minutes=1)
+    bucket = predictions["timestamp"].dt.floor(freq)
+    score = pd.to_numeric(predictions["score"], errors="coerce") if "score" in predictions else None
+    if "prediction" in predictions:
+        pred = pd.to_numeric(predictions["prediction"], errors="coerce")
+    elif score is not None:
+        pred = (score >= model.threshold).astype(float)
+    else:
+        pred = None
+    frame = pd.DataFrame({"bucket": bucket})
+    if score is not None:
+        frame["score"] = score.to_numpy()
+        frame["confidence"] = (score - 0.5).abs().to_numpy() * 2
+    if pred is not None:
+        frame["positive"] = pred.to_numpy()
+    feats = [f for f in model.features if f in predictions.columns]
+    if feats:
+        frame["null_rate"] = predictions[feats].isna().to_numpy().mean(axis=1)
+    label = None
+    if "label" in predictions and pred is not None:
+        label = pd.to_numeric(predictions["label"], errors="coerce")
+        frame["correct"] = np.where(
+            label.notna(), (pred.to_numpy() == label.to_numpy()).astype(float), np.nan
+        )
+        frame["fp"] = np.where(label.to_numpy() == 0, pred.to_numpy(), np.nan)
+    g = frame.groupby("bucket")
+    wide = pd.DataFrame({"requests_per_min": g.size() / minutes})
+    for col, name in (
+        ("score", "score_mean"),
+        ("positive", "positive_rate"),
+        ("confidence", "confidence_mean"),
+        ("null_rate", "null_feature_rate"),
+        ("correct", "accuracy"),
+    ):
+        if col in frame:
+            wide[name] = g[col].mean()
+    gcol = model.group_column
+    if gcol in predictions.columns:
+        frame["group"] = predictions[gcol].astype(str).to_numpy()
+        gg = frame.groupby(["bucket", "group"])
+        parts = []
+        if "positive" in frame:
+            pr = gg["positive"].mean().unstack("group")
+            parts.append(pr.rename(columns=lambda x: f"positive_rate[group={x}]"))
+            if pr.shape[1] >= 2:
+                wide["positive_rate_gap"] = pr.max(axis=1) - pr.min(axis=1)
+        if "fp" in frame:
+            fpr = gg["fp"].mean().unstack("group")
+            parts.append(fpr.rename(columns=lambda x: f"fpr[group={x}]"))
+            if fpr.shape[1] >= 2:
+                wide["fpr_gap"] = fpr.max(axis=1) - fpr.min(axis=1)
+        if parts:
+            wide = wide.join(pd.concat(parts, axis=1))
+    out = [_long(wide, model.component)]
+    ccol = model.client_column
+    if ccol in predictions.columns:
+        counts = (
+            frame.assign(client=predictions[ccol].astype(str).to_numpy())
+            .groupby(["bucket", "client"])
+            .size()
+            .unstack("client")
+        )
+        # A client that sends nothing in a minute sent zero requests: fill the whole log's span,
+        # so a new client shows as a rise from zero rather than a series without a baseline.
+        full = pd.date_range(wide.index.min(), wide.index.max(), freq=freq)
+        counts = counts.reindex(full).fillna(0.0) / minutes
+        counts.index.name = "timestamp"
+        long = counts.stack(future_stack=True).rename("value").reset_index().dropna(subset=["value"])
+        long["component"] = "client:" + long["client"].astype(str)
+        long["metric"] = "requests_per_min"
+        out.append(long[["timestamp", "component", "metric", "value"]])
+    res = pd.concat(out, ignore_index=True)
+    res["value"] = res["value"].astype(float)
+    return res.sort_values(["component", "metric", "timestamp"], kind="stable").reset_index(drop=True)
