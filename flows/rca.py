@@ -118,9 +118,7 @@ def render_report(cfg: SystemConfig, plan: RcaPlan, result: RcaResult, run_id: i
         key=f"rca-{key}",
         description=f"RCA summary of {plan.incident_key or plan.title}",
     )
-    create_table_artifact(
-        table=causes_table(result), key=f"rca-{key}-causes", description="Ranked root causes"
-    )
+    create_table_artifact(table=causes_table(result), key=f"rca-{key}-causes", description="Ranked root causes")
     return {"html": str(paths.html), "markdown": str(paths.markdown)}
 
 
@@ -224,7 +222,7 @@ def _event_summary(kind: Any, payload: dict[str, Any] | None) -> str:
 @flow(
     name="rca",
     flow_run_name=_run_name,
-    task_runner=ThreadPoolTaskRunner(max_workers=5),
+    task_runner=ThreadPoolTaskRunner(max_workers=5),  # type: ignore[arg-type]  # prefect's generic
     description="Root-cause analysis of one incident (or one metric over a window): five phases in "
     "parallel, a ranked synthesis, an HTML/Markdown report and a recorded run.",
 )
@@ -275,9 +273,7 @@ def rca(
                 results.append(fut.result())
             except Exception as exc:  # the phase failed after its retries: keep the investigation going
                 log.warning("phase %s failed: %s", p.value, exc)
-                results.append(
-                    PhaseResult(phase=p, status=PhaseStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
-                )
+                results.append(PhaseResult(phase=p, status=PhaseStatus.FAILED, error=f"{type(exc).__name__}: {exc}"))
         result = synthesize_task(ctx, results)
         report = render_report(cfg, plan, result, run_id)
     except Exception as exc:

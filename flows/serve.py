@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from prefect import serve as prefect_serve
+from prefect.deployments.runner import RunnerDeployment
 
 from flows.detection import detection
 from flows.rca import rca
@@ -13,7 +16,9 @@ def serve(config: str | None = None, limit: int = 4) -> None:
     """Serve hourly detection (cron from the config) and on-demand RCA until interrupted."""
     cfg = load_config(config)
     params = {"config": config} if config else {}
-    prefect_serve(
+    # to_deployment is dispatched sync here; its annotation also admits the async variant.
+    hourly = cast(
+        RunnerDeployment,
         detection.to_deployment(
             name="hourly",
             cron=cfg.window.schedule,
@@ -21,11 +26,14 @@ def serve(config: str | None = None, limit: int = 4) -> None:
             tags=["rcaflows", "detection"],
             description=f"Hourly detection on {cfg.system.name}",
         ),
+    )
+    on_demand = cast(
+        RunnerDeployment,
         rca.to_deployment(
             name="on-demand",
             parameters=params,
             tags=["rcaflows", "rca"],
             description=f"Root-cause analysis on {cfg.system.name}, by hand or by event",
         ),
-        limit=limit,
     )
+    prefect_serve(hourly, on_demand, limit=limit)

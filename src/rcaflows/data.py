@@ -72,9 +72,7 @@ def check_frame(
     """
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise DataError(
-            f"{where}: missing column(s) {', '.join(missing)}; expected columns {', '.join(required)}"
-        )
+        raise DataError(f"{where}: missing column(s) {', '.join(missing)}; expected columns {', '.join(required)}")
     if "timestamp" in required:
         ts = df["timestamp"]
         if not isinstance(ts.dtype, pd.DatetimeTZDtype):

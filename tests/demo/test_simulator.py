@@ -78,9 +78,7 @@ def test_same_seed_gives_identical_frames_and_other_seeds_differ() -> None:
     for node in a.batches:
         pd.testing.assert_frame_equal(a.batches[node], b.batches[node])
     c = simulate("query_flood", seed=12).data
-    assert not np.array_equal(
-        a.predictions["score"].to_numpy()[:100], c.predictions["score"].to_numpy()[:100]
-    )
+    assert not np.array_equal(a.predictions["score"].to_numpy()[:100], c.predictions["score"].to_numpy()[:100])
 
 
 def test_simulate_is_cached() -> None:
@@ -162,9 +160,7 @@ def test_faults_match_no_fault_before_injection(name: str) -> None:
     assert world.truth.onset is not None
     cut = world.truth.onset - timedelta(minutes=15)  # distractors start up to 10 min early
     pd.testing.assert_frame_equal(data.slice(data.start, cut).metrics, base.slice(base.start, cut).metrics)
-    pd.testing.assert_frame_equal(
-        data.slice(data.start, cut).predictions, base.slice(base.start, cut).predictions
-    )
+    pd.testing.assert_frame_equal(data.slice(data.start, cut).predictions, base.slice(base.start, cut).predictions)
 
 
 @pytest.mark.parametrize("name", METRIC_FAULTS)
@@ -280,10 +276,7 @@ def test_drifting_source_shifts_amounts_and_scores() -> None:
     after = store.loc[store["timestamp"] >= onset + timedelta(minutes=2), "amount"]
     assert after.median() > 20 * before.median()
     p = world.data.predictions
-    assert (
-        p.loc[p["timestamp"] >= onset, "prediction"].mean()
-        > 2 * p.loc[p["timestamp"] < onset, "prediction"].mean()
-    )
+    assert p.loc[p["timestamp"] >= onset, "prediction"].mean() > 2 * p.loc[p["timestamp"] < onset, "prediction"].mean()
     assert not world.scenario.changes
 
 

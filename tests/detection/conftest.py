@@ -50,9 +50,7 @@ def _metrics(config: SystemConfig, rng: np.random.Generator) -> pd.DataFrame:
         level = _LEVEL[spec.kind]
         noise = 0.05 if spec.kind in _RATES else 0.03 * level
         v = np.maximum(level + rng.normal(0, noise, len(ts)), 0)
-        frames.append(
-            pd.DataFrame({"timestamp": ts, "component": spec.component, "metric": spec.name, "value": v})
-        )
+        frames.append(pd.DataFrame({"timestamp": ts, "component": spec.component, "metric": spec.name, "value": v}))
     return pd.concat(frames, ignore_index=True).sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
@@ -71,9 +69,7 @@ def _predictions(config: SystemConfig, rng: np.random.Generator, per_min: int = 
         logit += 0.6 * z
     score = 1 / (1 + np.exp(-logit))
     label = fraud.astype(float)
-    label_at = (
-        ts + pd.to_timedelta(config.model.label_delay) + pd.to_timedelta(rng.uniform(0, 60, n), unit="s")
-    )
+    label_at = ts + pd.to_timedelta(config.model.label_delay) + pd.to_timedelta(rng.uniform(0, 60, n), unit="s")
     return pd.DataFrame(
         {
             "timestamp": ts,

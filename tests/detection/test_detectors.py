@@ -145,11 +145,7 @@ def _scale(
     minutes: int = 30,
 ) -> None:
     m = data.metrics
-    sel = (
-        (m["component"] == component)
-        & (m["metric"] == metric)
-        & (m["timestamp"] >= END - timedelta(minutes=minutes))
-    )
+    sel = (m["component"] == component) & (m["metric"] == metric) & (m["timestamp"] >= END - timedelta(minutes=minutes))
     m.loc[sel, "value"] = level if level is not None else m.loc[sel, "value"] * factor
 
 
@@ -174,20 +170,14 @@ def test_performance_slo_burn(config: SystemConfig, data: MonitoringData) -> Non
 # ----------------------------------------------------------------------------- data quality
 
 
-def test_data_quality_null_expectation_and_pipeline_metric(
-    config: SystemConfig, data: MonitoringData
-) -> None:
+def test_data_quality_null_expectation_and_pipeline_metric(config: SystemConfig, data: MonitoringData) -> None:
     fs = data.batches["feature_store"]
     rng = np.random.default_rng(3)
-    fs.loc[
-        (fs["timestamp"] >= END - timedelta(minutes=30)) & (rng.random(len(fs)) < 0.6), "merchant_risk"
-    ] = np.nan
+    fs.loc[(fs["timestamp"] >= END - timedelta(minutes=30)) & (rng.random(len(fs)) < 0.6), "merchant_risk"] = np.nan
     _scale(data, "merchant_ingest", "null_rate", level=60.0)
     checks = _by_type(data, config, IncidentType.DATA_QUALITY)
     gx = [c for c in _fails(checks) if c.check == "expect_not_null"]
-    assert [(c.component, c.metric, c.subtype) for c in gx] == [
-        ("feature_store", "merchant_risk", "null_rate")
-    ]
+    assert [(c.component, c.metric, c.subtype) for c in gx] == [("feature_store", "merchant_risk", "null_rate")]
     assert abs((gx[0].onset - (END - timedelta(minutes=30))).total_seconds()) <= 180
     assert any(c.check == "robust_shift" and c.component == "merchant_ingest" for c in _fails(checks))
 
@@ -231,9 +221,7 @@ def test_security_query_flood_ood_and_confidence(config: SystemConfig, data: Mon
     p = data.predictions
     rng = np.random.default_rng(5)
     n = 1500
-    ts = pd.to_datetime(
-        rng.uniform((END - timedelta(minutes=30)).timestamp(), END.timestamp(), n), unit="s", utc=True
-    )
+    ts = pd.to_datetime(rng.uniform((END - timedelta(minutes=30)).timestamp(), END.timestamp(), n), unit="s", utc=True)
     flood = p.sample(n, random_state=1).assign(timestamp=ts, client_id="c-666", score=0.5, prediction=0)
     flood["amount"] = 1e7
     p = pd.concat([p, flood]).sort_values("timestamp", ignore_index=True)
@@ -257,9 +245,7 @@ def test_security_traffic_surge_reports_a_rise(config: SystemConfig, data: Monit
 # ----------------------------------------------------------------------------- integration
 
 
-def test_integration_dependency_timeouts_and_late_pipeline(
-    config: SystemConfig, data: MonitoringData
-) -> None:
+def test_integration_dependency_timeouts_and_late_pipeline(config: SystemConfig, data: MonitoringData) -> None:
     _scale(data, "geo_api", "timeout_rate", level=30.0)
     _scale(data, "etl", "freshness_s", 6.0)
     _scale(data, "scoring_api", "latency_p95_ms", 3.0)  # a service: performance's business

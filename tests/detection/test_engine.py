@@ -47,9 +47,7 @@ def _check(
     )
 
 
-def test_one_failing_detector_never_stops_the_others(
-    config: SystemConfig, normal_data: MonitoringData
-) -> None:
+def test_one_failing_detector_never_stops_the_others(config: SystemConfig, normal_data: MonitoringData) -> None:
     dets = {
         "security_adversarial": _Boom(),
         "performance_availability": DETECTORS["performance_availability"],
@@ -62,19 +60,13 @@ def test_one_failing_detector_never_stops_the_others(
     assert report.window_end == END
 
 
-def test_all_detectors_run_and_disabled_ones_are_skipped(
-    config: SystemConfig, normal_data: MonitoringData
-) -> None:
+def test_all_detectors_run_and_disabled_ones_are_skipped(config: SystemConfig, normal_data: MonitoringData) -> None:
     report = run_detection(config, split(normal_data))
     assert {c.incident_type for c in report.checks} == set(IncidentType)
     assert report.errors == [] and report.failed == []
     assert sum(report.counts().values()) == len(report.checks)
     detectors = config.detectors.model_copy(
-        update={
-            "security_adversarial": config.detectors.security_adversarial.model_copy(
-                update={"enabled": False}
-            )
-        }
+        update={"security_adversarial": config.detectors.security_adversarial.model_copy(update={"enabled": False})}
     )
     off = run_detection(config.model_copy(update={"detectors": detectors}), split(normal_data))
     assert IncidentType.SECURITY_ADVERSARIAL not in {c.incident_type for c in off.checks}
@@ -104,9 +96,7 @@ def test_group_by_topology_picks_the_most_upstream_component(config: SystemConfi
 
 
 def test_group_ties_on_upstreamness_go_to_the_highest_score(config: SystemConfig) -> None:
-    cands = group_checks(
-        [_check("scoring_api", 0.6), _check("scoring_api", 0.8, subtype="error_rate")], config
-    )
+    cands = group_checks([_check("scoring_api", 0.6), _check("scoring_api", 0.8, subtype="error_rate")], config)
     (c,) = cands
     assert (c.subtype, c.title) == ("error_rate", "Error-rate increase on scoring_api (+80 % error_rate)")
 

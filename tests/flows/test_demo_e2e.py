@@ -17,7 +17,7 @@ from rcaflows.demo import SCENARIOS
 def test_demo_detects_every_fault_stays_quiet_and_ranks_the_cause(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "console", Console(width=200, soft_wrap=True))
+    monkeypatch.setattr(cli._common, "console", Console(width=200, soft_wrap=True))
     out = workdir / "outcome.json"
     res = CliRunner().invoke(cli.app, ["demo", "--json", str(out)])
     assert res.exit_code == 0, res.output

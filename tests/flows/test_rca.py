@@ -114,9 +114,7 @@ def test_unknown_incident_and_empty_window_fail_the_run_with_a_clear_message(wor
     raw["sources"] = [{"name": "files", "kind": "files", "options": {"directory": str(data_dir)}}]
     cfg_path = workdir / "system.yaml"
     cfg_path.write_text(yaml.safe_dump(raw))
-    state = rca(
-        config=str(cfg_path), component="gateway", metric="latency_p95_ms", end=DEMO_END, return_state=True
-    )
+    state = rca(config=str(cfg_path), component="gateway", metric="latency_p95_ms", end=DEMO_END, return_state=True)
     assert state.is_failed()
     with pytest.raises(EmptyWindowError, match="no data from sources files"):
         state.result()

@@ -174,9 +174,7 @@ def test_a_failing_unit_of_work_leaves_nothing_written(store: Store, make_new: M
         assert conn.execute(sa.text("SELECT count(*) FROM incident_events")).scalar() == 0
 
 
-def test_a_refused_transition_rolls_back_earlier_changes_of_the_same_unit(
-    store: Store, make_new: MakeNew
-) -> None:
+def test_a_refused_transition_rolls_back_earlier_changes_of_the_same_unit(store: Store, make_new: MakeNew) -> None:
     key = _open(store, make_new())
     with pytest.raises(StoreError), store.session() as s:
         transition(s, key, "resolve", "user:alice")

@@ -49,8 +49,7 @@ def test_refusal_names_the_incident_and_the_allowed_states() -> None:
     with pytest.raises(TransitionError) as err:
         check(S.RESOLVED, Action.ACKNOWLEDGE, subject="INC-0007")
     assert str(err.value) == (
-        "cannot acknowledge INC-0007: it is resolved; "
-        "acknowledge is allowed from detected, triaged, investigating"
+        "cannot acknowledge INC-0007: it is resolved; acknowledge is allowed from detected, triaged, investigating"
     )
 
 

@@ -182,9 +182,7 @@ def test_concurrent_detections_of_one_fingerprint_open_one_incident(store: Store
 # -- transitions --------------------------------------------------------------------------------
 
 
-def test_acknowledging_a_resolved_incident_is_refused_and_changes_nothing(
-    store: Store, make_new: MakeNew
-) -> None:
+def test_acknowledging_a_resolved_incident_is_refused_and_changes_nothing(store: Store, make_new: MakeNew) -> None:
     key = _open(store, make_new())
     with store.session() as s:
         transition(s, key, "resolve", "auto-resolve")
@@ -213,9 +211,7 @@ def test_lifecycle_sets_one_timestamp_per_state(store: Store, make_new: MakeNew)
             return get_incident(s, key)
 
     with store.session() as s:
-        triage_done = triage(
-            s, key, Severity.CRITICAL, Priority.P1, "fraud-oncall", "triage", ["revenue path"]
-        )
+        triage_done = triage(s, key, Severity.CRITICAL, Priority.P1, "fraud-oncall", "triage", ["revenue path"])
     assert triage_done.triaged_at is not None
     seen["triaged_at"] = triage_done.triaged_at
     inc = triage_done
@@ -241,9 +237,7 @@ def test_lifecycle_sets_one_timestamp_per_state(store: Store, make_new: MakeNew)
     inc = step("resolve")
     assert inc.resolved_at is not None and inc.resolved_at > seen["resolved_at"]
     inc = step("close")
-    assert (
-        inc.state is IncidentState.CLOSED and inc.closed_at is not None and inc.closed_at >= inc.resolved_at
-    )
+    assert inc.state is IncidentState.CLOSED and inc.closed_at is not None and inc.closed_at >= inc.resolved_at
     assert replay(store, key) is IncidentState.CLOSED
     with store.session(readonly=True) as s:
         transitions = [e for e in events(s, key) if e.kind is EventKind.TRANSITION]
@@ -305,9 +299,7 @@ def test_refused_triage_leaves_the_fields_alone(store: Store, make_new: MakeNew)
         assert get_incident(s, key).severity is Severity.LOW
 
 
-def test_transition_accepts_a_detached_incident_and_returns_the_fresh_one(
-    store: Store, make_new: MakeNew
-) -> None:
+def test_transition_accepts_a_detached_incident_and_returns_the_fresh_one(store: Store, make_new: MakeNew) -> None:
     with store.session() as s:
         detached, _ = open_or_touch(s, make_new())
     with store.session() as s:
@@ -466,9 +458,7 @@ def test_two_rca_runs_for_one_incident_are_both_kept(store: Store, make_new: Mak
 
 def test_a_finished_rca_run_cannot_be_finished_again(store: Store, make_new: MakeNew) -> None:
     with store.session() as s:
-        run = start_rca_run(
-            s, incident=None, flow_run_id=None, inputs_fingerprint="x", code_version="v", parameters={}
-        )
+        run = start_rca_run(s, incident=None, flow_run_id=None, inputs_fingerprint="x", code_version="v", parameters={})
         finish_rca_run(s, run.id, status="completed", results={"a": 1})
     with pytest.raises(TransitionError, match="already completed"), store.session() as s:
         finish_rca_run(s, run.id, status="failed", results={"b": 2})

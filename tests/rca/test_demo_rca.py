@@ -68,9 +68,7 @@ def test_top_hypothesis_is_supported_and_explained() -> None:
     assert top.status == HypothesisStatus.SUPPORTED and len(top.phases) >= 2
     assert top.supporting and result.next_steps and truth in result.next_steps[0]
     assert result.symptom.onset is not None
-    assert abs(result.symptom.onset - demo.simulate("distractor_cpu", seed=7).truth.onset) <= timedelta(
-        minutes=3
-    )
+    assert abs(result.symptom.onset - demo.simulate("distractor_cpu", seed=7).truth.onset) <= timedelta(minutes=3)
 
 
 @pytest.mark.slow

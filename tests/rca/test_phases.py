@@ -32,9 +32,7 @@ def metrics(effects: dict[tuple[str, str], tuple[float, float]] | None = None, s
         if effects and (spec.component, spec.name) in effects:
             lag, factor = effects[(spec.component, spec.name)]
             v = np.where(minutes >= lag, v * factor, v)
-        frames.append(
-            pd.DataFrame({"timestamp": ts, "component": spec.component, "metric": spec.name, "value": v})
-        )
+        frames.append(pd.DataFrame({"timestamp": ts, "component": spec.component, "metric": spec.name, "value": v}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -150,9 +148,7 @@ def test_statistical_phase_finds_shift_and_symptom_onset() -> None:
         m=metrics({("feature_db", "cpu_util"): (0, 1.8), ("scoring_api", "latency_p95_ms"): (2, 2.0)}),
     )
     onset = estimate_onset(ctx)
-    assert onset is not None and abs(pd.Timestamp(onset) - (ONSET + pd.Timedelta(minutes=2))) <= pd.Timedelta(
-        minutes=1
-    )
+    assert onset is not None and abs(pd.Timestamp(onset) - (ONSET + pd.Timedelta(minutes=2))) <= pd.Timedelta(minutes=1)
     res = run_phase(PHASES[PhaseName.STATISTICAL], ctx)
     info = next(f for f in res.findings if f.kind == "symptom_onset")
     assert info.details["symptom_onset"] == pd.Timestamp(onset).isoformat()

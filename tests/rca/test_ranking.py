@@ -181,9 +181,7 @@ def test_never_crashes_on_odd_data(n: int, n_comp: int, nan_share: float, at: in
             "timestamp": START + pd.to_timedelta(rng.integers(0, 60, rows), unit="min"),
             "component": rng.choice([f"c{i}" for i in range(n_comp)], rows) if rows else [],
             "metric": "m",
-            "value": np.where(
-                rng.random(rows) < nan_share, np.nan, rng.choice([0.0, 1.0, rng.normal()], rows)
-            ),
+            "value": np.where(rng.random(rows) < nan_share, np.nan, rng.choice([0.0, 1.0, rng.normal()], rows)),
         }
     )
     df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)

@@ -36,9 +36,7 @@ def ctx(
     return RcaContext.build(
         CFG,
         data,
-        Symptom(
-            component=component, metric=metric, incident_type=incident_type, detected_at=END, onset=ONSET
-        ),
+        Symptom(component=component, metric=metric, incident_type=incident_type, detected_at=END, onset=ONSET),
     )
 
 
@@ -219,9 +217,7 @@ def test_rules_file_is_well_formed() -> None:
 
 @pytest.mark.parametrize("temperature", [0.35])
 def test_confidences_are_probabilities(temperature: float) -> None:
-    res = synthesize(
-        ctx(), [ok(S, *[f(S, f"c{i}", "metric_shift", 0.1 * i, metric="m") for i in range(1, 8)])]
-    )
+    res = synthesize(ctx(), [ok(S, *[f(S, f"c{i}", "metric_shift", 0.1 * i, metric="m") for i in range(1, 8)])])
     assert load_rules()["temperature"] == temperature
     assert sum(h.confidence for h in res.hypotheses) <= 1 + 1e-9
     assert [h.rank for h in res.hypotheses] == list(range(1, len(res.hypotheses) + 1))

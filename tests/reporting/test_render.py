@@ -194,9 +194,7 @@ def make_incident(**overrides: object) -> IncidentSummary:
         "occurrences": 3,
         "timeline": [
             TimelineEntry(at=DETECTED, kind="detected", actor="system", summary="ndcg@10 below 0.61"),
-            TimelineEntry(
-                at=DETECTED + timedelta(minutes=4), kind="transition", actor="alice", summary="acknowledged"
-            ),
+            TimelineEntry(at=DETECTED + timedelta(minutes=4), kind="transition", actor="alice", summary="acknowledged"),
         ],
     }
     fields.update(overrides)
@@ -331,9 +329,7 @@ def test_write_report_writes_both_files_and_no_temp_files(tmp_path: Path) -> Non
     paths = write_report(make_result(), make_incident(), out_dir, "INC-0042-rca-1", generated_at=GENERATED)
     assert paths.html == out_dir / "INC-0042-rca-1.html"
     assert paths.markdown == out_dir / "INC-0042-rca-1.md"
-    assert paths.html.read_text(encoding="utf-8") == render_html(
-        make_result(), make_incident(), generated_at=GENERATED
-    )
+    assert paths.html.read_text(encoding="utf-8") == render_html(make_result(), make_incident(), generated_at=GENERATED)
     assert "## Ranked hypotheses" in paths.markdown.read_text(encoding="utf-8")
     assert sorted(p.name for p in out_dir.iterdir()) == ["INC-0042-rca-1.html", "INC-0042-rca-1.md"]
 

@@ -31,9 +31,7 @@ def _log() -> pd.DataFrame:
 
 def _value(out: pd.DataFrame, comp: str, metric: str, minute: int) -> float:
     sel = out[
-        (out["component"] == comp)
-        & (out["metric"] == metric)
-        & (out["timestamp"] == T0 + pd.Timedelta(minutes=minute))
+        (out["component"] == comp) & (out["metric"] == metric) & (out["timestamp"] == T0 + pd.Timedelta(minutes=minute))
     ]
     assert len(sel) == 1, (comp, metric, minute)
     return float(sel["value"].iloc[0])

@@ -27,9 +27,7 @@ def sample() -> MonitoringData:
             "value": np.arange(240, dtype=float),
         }
     )
-    changes = pd.DataFrame(
-        {"timestamp": [ts[30]], "component": ["api"], "kind": ["deploy"], "description": ["api v2"]}
-    )
+    changes = pd.DataFrame({"timestamp": [ts[30]], "component": ["api"], "kind": ["deploy"], "description": ["api v2"]})
     preds = pd.DataFrame(
         {
             "timestamp": ts,
@@ -81,9 +79,7 @@ def test_bad_values_and_columns(tmp_path: Path) -> None:
     (tmp_path / "metrics.csv").write_text("timestamp,component,value\n2026-03-02T10:00:00Z,api,1\n")
     with pytest.raises(DataError, match=r"missing column\(s\) metric"):
         FilesSource("f", tmp_path).load(T0, T0 + timedelta(hours=1))
-    (tmp_path / "metrics.csv").write_text(
-        "timestamp,component,metric,value\n2026-03-02T10:00:00Z,api,cpu,high\n"
-    )
+    (tmp_path / "metrics.csv").write_text("timestamp,component,metric,value\n2026-03-02T10:00:00Z,api,cpu,high\n")
     with pytest.raises(DataError, match=r"field 'value' must be numeric"):
         FilesSource("f", tmp_path).load(T0, T0 + timedelta(hours=1))
     (tmp_path / "metrics.csv").write_text("timestamp,component,metric,value\nyesterday,api,cpu,1\n")

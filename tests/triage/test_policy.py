@@ -20,9 +20,7 @@ CFG = load_config()
         (IncidentType.INTEGRATION_DEPENDENCY, 0.1, 1, Severity.LOW),
     ],
 )
-def test_severity_from_type_score_and_spread(
-    itype: IncidentType, score: float, n: int, expected: Severity
-) -> None:
+def test_severity_from_type_score_and_spread(itype: IncidentType, score: float, n: int, expected: Severity) -> None:
     sev, reasons = severity_for(itype, score, n, CFG)
     assert sev == expected
     assert reasons[0].startswith(f"default severity for {itype}")
@@ -37,13 +35,9 @@ def test_priority_follows_severity_and_tier() -> None:
 
 
 def test_first_matching_rule_wins_and_default_applies() -> None:
-    rule, team, why = route_for(
-        IncidentType.PERFORMANCE_AVAILABILITY, "latency", "gateway", Severity.HIGH, CFG
-    )
+    rule, team, why = route_for(IncidentType.PERFORMANCE_AVAILABILITY, "latency", "gateway", Severity.HIGH, CFG)
     assert rule is not None and rule.name == "gateway-to-sre" and team == "sre"
-    rule, team, why = route_for(
-        IncidentType.PERFORMANCE_AVAILABILITY, "latency", "scoring_api", Severity.HIGH, CFG
-    )
+    rule, team, why = route_for(IncidentType.PERFORMANCE_AVAILABILITY, "latency", "scoring_api", Severity.HIGH, CFG)
     assert rule is None and team == CFG.routing.default_team
     assert "no routing rule matched" in why[0]
 

@@ -83,9 +83,7 @@ class MetricSpec(_Model):
     component: str = Field(description="Component the metric belongs to.")
     name: str = Field(description="Metric name as in the metrics' 'metric' column.")
     kind: MetricKind = Field(description="What the metric measures; detectors select metrics by kind.")
-    higher_is_worse: bool = Field(
-        True, description="True when a rise is bad (latency); False for throughput."
-    )
+    higher_is_worse: bool = Field(True, description="True when a rise is bad (latency); False for throughput.")
     unit: str = Field("", description="Unit shown in reports (ms, %, rows, s).")
 
 
@@ -122,9 +120,7 @@ class ModelConfig(_Model):
     features: list[str] = Field(description="Feature columns in the prediction log.")
     group_column: str = Field("group", description="Prediction-log column holding the protected group.")
     client_column: str = Field("client_id", description="Prediction-log column holding the calling client.")
-    threshold: float = Field(
-        0.5, ge=0, le=1, description="Score threshold that turns a score into a positive."
-    )
+    threshold: float = Field(0.5, ge=0, le=1, description="Score threshold that turns a score into a positive.")
     label_delay: Duration = Field(
         timedelta(minutes=30), description="How long ground-truth labels take to arrive after a prediction."
     )
@@ -137,21 +133,15 @@ class QualityDetector(_Model):
         default_factory=lambda: list[Literal["accuracy", "precision", "recall"]](["accuracy", "recall"]),
         description="Quality metrics compared with the baseline.",
     )
-    min_drop: float = Field(
-        0.03, ge=0, le=1, description="Smallest absolute drop that counts as degradation."
-    )
-    alpha: float = Field(
-        0.001, gt=0, lt=1, description="Significance level of the one-sided two-proportion test."
-    )
+    min_drop: float = Field(0.03, ge=0, le=1, description="Smallest absolute drop that counts as degradation.")
+    alpha: float = Field(0.001, gt=0, lt=1, description="Significance level of the one-sided two-proportion test.")
     min_labels: int = Field(200, ge=1, description="Fewer labelled rows than this gives 'no_data'.")
 
 
 class FairnessDetector(_Model):
     enabled: bool = Field(True, description="Run this detector.")
     max_gap: float = Field(0.05, gt=0, lt=1, description="Largest tolerated gap between groups (absolute).")
-    min_group_size: int = Field(
-        100, ge=1, description="Groups smaller than this in the window are not judged."
-    )
+    min_group_size: int = Field(100, ge=1, description="Groups smaller than this in the window are not judged.")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the gap's interval.")
 
 
@@ -170,26 +160,20 @@ class PerformanceDetector(_Model):
     z_threshold: float = Field(6.0, gt=0, description="Robust z-score (median/MAD) that fails a check.")
     min_relative_change: float = Field(0.25, ge=0, description="Smallest relative change that fails a check.")
     sustain: Duration = Field(timedelta(minutes=10), description="How long a shift must last to count.")
-    slo_availability: float = Field(
-        0.999, gt=0, lt=1, description="Availability SLO behind the burn-rate check."
-    )
-    burn_rate: float = Field(
-        14.4, gt=0, description="Burn rate that fails (1h and 5m windows both above it)."
-    )
+    slo_availability: float = Field(0.999, gt=0, lt=1, description="Availability SLO behind the burn-rate check.")
+    burn_rate: float = Field(14.4, gt=0, description="Burn rate that fails (1h and 5m windows both above it).")
 
 
 class ExpectationSpec(_Model):
     node: str = Field(description="Lineage node whose batch the expectation checks.")
     column: str | None = Field(None, description="Column checked (None for table-level expectations).")
-    expectation: Literal["not_null", "between", "of_type", "in_set", "row_count_between", "columns_match"] = (
-        Field(description="What to expect.")
+    expectation: Literal["not_null", "between", "of_type", "in_set", "row_count_between", "columns_match"] = Field(
+        description="What to expect."
     )
     min: float | None = Field(None, description="Lower bound (between, row_count_between).")
     max: float | None = Field(None, description="Upper bound (between, row_count_between).")
     mostly: float = Field(0.99, gt=0, le=1, description="Share of rows that must pass.")
-    values: list[Any] = Field(
-        default_factory=list, description="Allowed values (in_set) or columns (columns_match)."
-    )
+    values: list[Any] = Field(default_factory=list, description="Allowed values (in_set) or columns (columns_match).")
     type_: str | None = Field(None, alias="type", description="Expected dtype name (of_type).")
 
 
@@ -215,9 +199,7 @@ class DataQualityDetector(_Model):
 
 class SecurityDetector(_Model):
     enabled: bool = Field(True, description="Run this detector.")
-    ood_z: float = Field(
-        6.0, gt=0, description="Robust z of any feature beyond which an input is out-of-distribution."
-    )
+    ood_z: float = Field(6.0, gt=0, description="Robust z of any feature beyond which an input is out-of-distribution.")
     max_ood_rate: float = Field(0.05, gt=0, lt=1, description="OOD input share that fails the check.")
     client_share: float = Field(
         0.2,
@@ -225,9 +207,7 @@ class SecurityDetector(_Model):
         lt=1,
         description="Share of all traffic from one client that fails when it was far lower before.",
     )
-    client_ratio: float = Field(
-        5.0, gt=1, description="Rise of one client's volume vs its baseline that fails."
-    )
+    client_ratio: float = Field(5.0, gt=1, description="Rise of one client's volume vs its baseline that fails.")
     confidence_effect: float = Field(
         0.15, gt=0, lt=1, description="Kolmogorov-Smirnov distance of prediction confidences that fails."
     )
@@ -250,9 +230,7 @@ class IntegrationDetector(_Model):
 
 
 class DetectorsConfig(_Model):
-    quality_degradation: QualityDetector = Field(
-        default_factory=QualityDetector, description="Model quality."
-    )
+    quality_degradation: QualityDetector = Field(default_factory=QualityDetector, description="Model quality.")
     bias_fairness: FairnessDetector = Field(default_factory=FairnessDetector, description="Fairness gaps.")
     performance_availability: PerformanceDetector = Field(
         default_factory=PerformanceDetector, description="Latency, errors, throughput and SLO burn."
@@ -315,9 +293,7 @@ class ChannelKind(StrEnum):
 class ChannelConfig(_Model):
     name: str = Field(description="Channel name referenced by teams, rules and escalation levels.")
     kind: ChannelKind = Field(description="Transport.")
-    url_env: str | None = Field(
-        None, description="Environment variable holding the webhook URL (never the URL)."
-    )
+    url_env: str | None = Field(None, description="Environment variable holding the webhook URL (never the URL).")
     to: list[str] = Field(default_factory=list, description="Email recipients.")
     path: str | None = Field(None, description="File the 'file' channel appends to.")
 
@@ -360,9 +336,7 @@ class SystemConfig(_Model):
     sources: list[SourceConfig] = Field(description="Where monitoring data comes from.")
     window: WindowConfig = Field(default_factory=WindowConfig, description="Detection window and schedule.")
     components: list[ComponentConfig] = Field(description="Components and their dependencies (topology).")
-    metrics: list[MetricSpec] = Field(
-        default_factory=list, description="Known metrics and what they measure."
-    )
+    metrics: list[MetricSpec] = Field(default_factory=list, description="Known metrics and what they measure.")
     lineage: LineageConfig = Field(default_factory=LineageConfig, description="Data lineage graph.")
     model: ModelConfig | None = Field(None, description="The model under monitoring, if any.")
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig, description="Detector settings.")

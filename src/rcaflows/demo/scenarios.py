@@ -29,9 +29,7 @@ class Truth(_Frozen):
         default_factory=list, description="Incident types detection must raise (empty for no_fault)."
     )
     root_cause_component: str = Field("", description="Component (or 'client:<id>') at fault; '' for none.")
-    root_cause_kind: str = Field(
-        "", description="Kind of cause, e.g. 'deploy', 'schema_change', 'query_flood'."
-    )
+    root_cause_kind: str = Field("", description="Kind of cause, e.g. 'deploy', 'schema_change', 'query_flood'.")
     root_cause_metric: str | None = Field(None, description="Metric or column that moves first at the root.")
     onset: datetime | None = Field(None, description="When the fault starts (UTC); None for no_fault.")
     distractors: list[str] = Field(
@@ -80,9 +78,7 @@ class Scenario(_Frozen):
 
     name: str = Field(description="Scenario name, the key in SCENARIOS.")
     description: str = Field(description="One line on what goes wrong.")
-    incident_types: list[IncidentType] = Field(
-        default_factory=list, description="Types detection must raise."
-    )
+    incident_types: list[IncidentType] = Field(default_factory=list, description="Types detection must raise.")
     root_cause_component: str = Field("", description="Component at fault ('' for none).")
     root_cause_kind: str = Field("", description="Kind of cause.")
     root_cause_metric: str | None = Field(None, description="Metric or column that moves first at the root.")
@@ -190,9 +186,7 @@ SCENARIOS: dict[str, Scenario] = {
             root_cause_kind="retrain",
             root_cause_metric="fpr_gap",
             changes=(
-                ChangeSpec(
-                    component="fraud_model", kind="deploy", description="fraud-model v5 retrained on Q1 data"
-                ),
+                ChangeSpec(component="fraud_model", kind="deploy", description="fraud-model v5 retrained on Q1 data"),
             ),
             params={"group_b_logit_shift": 2.4},
         ),

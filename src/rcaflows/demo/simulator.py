@@ -214,9 +214,7 @@ def _background_rows(grid: _Grid, seed: int) -> _Rows:
     fraud = (rng.random(n) < _FRAUD_RATE).astype(float)
     features = _draw_features(rng, fraud)
     label_ns = (
-        ts_ns
-        + int(_label_delay().total_seconds() * 1e9)
-        + (rng.uniform(0, _LABEL_JITTER_S, n) * 1e9).astype(np.int64)
+        ts_ns + int(_label_delay().total_seconds() * 1e9) + (rng.uniform(0, _LABEL_JITTER_S, n) * 1e9).astype(np.int64)
     )
     currency = rng.choice(3, size=n, p=[0.8, 0.12, 0.08])
     country = rng.choice(len(_COUNTRIES), size=n, p=_COUNTRY_P)
@@ -503,9 +501,7 @@ def _apply_effects(
             values[i] += w * (fx.value - smooth[i] + jitter)
 
 
-def _finish_metrics(
-    grid: _Grid, keys: list[tuple[str, str]], values: Arr, counted: Mapping[str, Arr]
-) -> pd.DataFrame:
+def _finish_metrics(grid: _Grid, keys: list[tuple[str, str]], values: Arr, counted: Mapping[str, Arr]) -> pd.DataFrame:
     """Fill counted metrics, clip and round every series, and return the long frame."""
     metrics, _, _ = _config_facts()
     for i, (comp, name, kind) in enumerate(metrics):
@@ -546,10 +542,7 @@ def _changes(grid: _Grid, seed: int, scenario: Scenario, onset: datetime | None)
         for (h, c, k, d), j in zip(_BENIGN_CHANGES, jitter, strict=True)
     ]
     if onset is not None:
-        rows += [
-            (pd.Timestamp(onset + ch.offset), ch.component, ch.kind, ch.description)
-            for ch in scenario.changes
-        ]
+        rows += [(pd.Timestamp(onset + ch.offset), ch.component, ch.kind, ch.description) for ch in scenario.changes]
     frame = pd.DataFrame(rows, columns=["timestamp", "component", "kind", "description"])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
     frame = frame[(frame["timestamp"] >= grid.start) & (frame["timestamp"] < grid.end)]
@@ -619,9 +612,7 @@ def _inject_rows(
     shift = np.zeros(len(rows.ts_ns))
     flood: _Flood | None = None
     if scenario.name == "schema_change_nulls":
-        v3 = (merchants["timestamp"] >= pd.Timestamp(onset)).to_numpy() & (
-            rng.random(len(merchants)) < p["v3_share"]
-        )
+        v3 = (merchants["timestamp"] >= pd.Timestamp(onset)).to_numpy() & (rng.random(len(merchants)) < p["v3_share"])
         merchants["risk_rating"] = np.where(v3, merchants["risk_score"], np.nan)
         merchants.loc[v3, "risk_score"] = np.nan
         lagged = rows.ts_ns >= onset_ns + int(p["feature_lag_min"] * _MIN_NS)
@@ -630,9 +621,7 @@ def _inject_rows(
     elif scenario.name == "drifting_source":
         # decided by when the row landed in the source; the feature store sees it ~1 min later
         cents = (rows.raw_ns >= onset_ns) & (rng.random(len(rows.ts_ns)) < p["cents_share"])
-        rows.features["amount"] = np.where(
-            cents, rows.features["amount"] * p["factor"], rows.features["amount"]
-        )
+        rows.features["amount"] = np.where(cents, rows.features["amount"] * p["factor"], rows.features["amount"])
     elif scenario.name == "retrain_bias":
         shift = np.where(after & rows.group_b, p["group_b_logit_shift"], 0.0)
     elif scenario.name == "query_flood":
@@ -674,9 +663,7 @@ def _simulate(name: str, seed: int, end: datetime, history: timedelta) -> Simula
         end=end,
         metrics=metrics,
         predictions=predictions,
-        batches=MappingProxyType(
-            {"raw_transactions": raw, "raw_merchants": merchants, "feature_store": store}
-        ),
+        batches=MappingProxyType({"raw_transactions": raw, "raw_merchants": merchants, "feature_store": store}),
         changes=_changes(grid, seed, scenario, onset),
     )
     return SimulatedWorld(scenario=scenario, truth=scenario.truth(end), data=data)

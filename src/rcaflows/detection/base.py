@@ -147,9 +147,7 @@ class CheckFactory:
         """Return a ``no_data`` check; ``reason``: ``missing`` (no input) or ``insufficient`` (too few)."""
         kwargs.setdefault("check", "input")
         kwargs["details"] = {"reason": reason, **kwargs.get("details", {})}
-        return self(
-            component=component, subtype=subtype, status=CheckStatus.NO_DATA, message=message, **kwargs
-        )
+        return self(component=component, subtype=subtype, status=CheckStatus.NO_DATA, message=message, **kwargs)
 
 
 def seasonal_reference(

@@ -175,9 +175,7 @@ def group_checks(checks: list[CheckResult], config: SystemConfig) -> list[Incide
         sub.add_nodes_from(comps)
         sub.add_edges_from((u, v) for u, v in undirected.subgraph(comps).edges)
         for group in nx.connected_components(sub):
-            out.append(
-                _candidate(itype, [c for c in members if c.component in group], set(group), cg, config)
-            )
+            out.append(_candidate(itype, [c for c in members if c.component in group], set(group), cg, config))
     out.sort(key=lambda c: (-c.score, c.incident_type, c.component))
     return out
 

@@ -16,9 +16,7 @@ class CheckResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     detector: str = Field(description="Name of the detector that ran the check.")
-    check: str = Field(
-        description="What was checked, e.g. 'robust_shift', 'two_proportion', 'expect_not_null'."
-    )
+    check: str = Field(description="What was checked, e.g. 'robust_shift', 'two_proportion', 'expect_not_null'.")
     incident_type: IncidentType = Field(description="Incident type a failure of this check opens.")
     subtype: str = Field(description="Finer kind, e.g. 'latency', 'accuracy_drop', 'fpr_gap', 'null_rate'.")
     component: str = Field(description="Component the check is about.")

@@ -154,9 +154,7 @@ def shift_table(
     if not specs:
         return pd.DataFrame(columns=SHIFT_COLUMNS)
     keys = pd.MultiIndex.from_tuples([(s.component, s.name) for s in specs], names=["component", "metric"])
-    dirs = np.array(
-        [default_direction(s) for s in specs] if direction is None else list(direction), dtype=float
-    )
+    dirs = np.array([default_direction(s) for s in specs] if direction is None else list(direction), dtype=float)
     ref_w = _wide(reference, keys)
     cur_w = _wide(current, keys)
     R = ref_w.to_numpy(dtype=float)

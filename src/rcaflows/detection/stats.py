@@ -243,8 +243,7 @@ def _check_index(index: pd.Index, where: str) -> pd.DatetimeIndex:
     if (step == 0).any():
         pos = int(np.flatnonzero(step == 0)[0]) + 1
         raise DataError(
-            f"{where}: duplicate timestamp {index[pos]} at positions {pos - 1} and {pos}; "
-            "aggregate duplicates first"
+            f"{where}: duplicate timestamp {index[pos]} at positions {pos - 1} and {pos}; aggregate duplicates first"
         )
     return index
 
@@ -306,9 +305,7 @@ def _noise_sigma(x: np.ndarray) -> float:
     return sigma
 
 
-def change_points(
-    series: pd.Series | np.ndarray, penalty: float | None = None, min_size: int = 5
-) -> list[int]:
+def change_points(series: pd.Series | np.ndarray, penalty: float | None = None, min_size: int = 5) -> list[int]:
     """Return the positions where a new mean segment starts (PELT, L2 cost).
 
     Args:
@@ -574,9 +571,7 @@ def detect_drift(
                 tests.append((col, "chi2", *_chi2_categorical(reference[col], current[col])))
                 continue
             if nr and nc:
-                tests.append(
-                    (col, "ks", float(ks["statistic"][j]), float(ks["p_value"][j]), float(ks["effect"][j]))
-                )
+                tests.append((col, "ks", float(ks["statistic"][j]), float(ks["p_value"][j]), float(ks["effect"][j])))
             # the null share: a feature that goes missing is drift even if its values do not move
             if nr_all and nc_all:
                 k_r, k_c = nr_all - nr, nc_all - nc

@@ -133,13 +133,9 @@ class Store:
             try:
                 db_file.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise StoreError(
-                    f"cannot create the directory of incident store {self.masked_url}: {e}"
-                ) from e
+                raise StoreError(f"cannot create the directory of incident store {self.masked_url}: {e}") from e
         try:
-            self.engine: Engine = sa.create_engine(
-                parsed, echo=echo, pool_pre_ping=True, json_serializer=_json_dumps
-            )
+            self.engine: Engine = sa.create_engine(parsed, echo=echo, pool_pre_ping=True, json_serializer=_json_dumps)
         except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as e:
             raise StoreError(
                 f"cannot open incident store {self.masked_url}: {e}; "

@@ -59,9 +59,7 @@ TRANSITIONS: Mapping[Action, Transition] = {
     Action.TRIAGE: Transition(frozenset({_S.DETECTED}), _S.TRIAGED),
     Action.ACKNOWLEDGE: Transition(frozenset({_S.DETECTED, _S.TRIAGED, _S.INVESTIGATING}), _S.ACKNOWLEDGED),
     # investigating -> investigating: re-running the RCA is allowed.
-    Action.INVESTIGATE: Transition(
-        frozenset({_S.TRIAGED, _S.ACKNOWLEDGED, _S.INVESTIGATING}), _S.INVESTIGATING
-    ),
+    Action.INVESTIGATE: Transition(frozenset({_S.TRIAGED, _S.ACKNOWLEDGED, _S.INVESTIGATING}), _S.INVESTIGATING),
     Action.MITIGATE: Transition(frozenset({_S.TRIAGED, _S.ACKNOWLEDGED, _S.INVESTIGATING}), _S.MITIGATED),
     Action.RESOLVE: Transition(
         frozenset({_S.DETECTED, _S.TRIAGED, _S.ACKNOWLEDGED, _S.INVESTIGATING, _S.MITIGATED}), _S.RESOLVED
@@ -89,9 +87,7 @@ def allowed_actions(state: IncidentState) -> list[Action]:
     return [action for action, t in TRANSITIONS.items() if state in t.from_states]
 
 
-def check(
-    state: IncidentState | str, action: Action | str, *, subject: str = "the incident"
-) -> IncidentState:
+def check(state: IncidentState | str, action: Action | str, *, subject: str = "the incident") -> IncidentState:
     """Return the state ``action`` leads to from ``state``.
 
     Args:

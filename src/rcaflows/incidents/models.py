@@ -200,8 +200,7 @@ def _refuse_event_update(mapper: Mapper[Any], connection: sa.Connection, target:
 @event.listens_for(IncidentEvent, "before_delete")
 def _refuse_event_delete(mapper: Mapper[Any], connection: sa.Connection, target: IncidentEvent) -> None:
     raise StoreError(
-        f"incident_events is append-only: refused to delete event {target.id} of incident "
-        f"{target.incident_id}"
+        f"incident_events is append-only: refused to delete event {target.id} of incident {target.incident_id}"
     )
 
 

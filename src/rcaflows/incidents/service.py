@@ -192,9 +192,7 @@ def _serialize_dedup(session: Session, system: str, fingerprint: str) -> None:
     takes a transaction-scoped advisory lock on the fingerprint.
     """
     if session.get_bind().dialect.name == "postgresql":
-        key = int.from_bytes(
-            hashlib.sha256(f"{system}\x1f{fingerprint}".encode()).digest()[:8], "big", signed=True
-        )
+        key = int.from_bytes(hashlib.sha256(f"{system}\x1f{fingerprint}".encode()).digest()[:8], "big", signed=True)
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
@@ -274,8 +272,7 @@ def _flush(session: Session, incident: Incident) -> None:
         session.flush()
     except StaleDataError:
         raise TransitionError(
-            f"{key} changed concurrently (another operation updated it first); "
-            "retry the operation in a new session"
+            f"{key} changed concurrently (another operation updated it first); retry the operation in a new session"
         ) from None
 
 

@@ -331,9 +331,7 @@ def _estimate_symptom(
         z = 0.0
         step_rows = max(1, int(pd.Timedelta(hours=1) / matrix.step))
         while True:
-            sc = score_matrix(
-                [k], mat.times, vals, split, None if base is None or mat is not matrix else base[:, [j]]
-            )
+            sc = score_matrix([k], mat.times, vals, split, None if base is None or mat is not matrix else base[:, [j]])
             z = float(sc.z[0])
             onset = onset_or_none(sc.onset[0])
             clamped = bool(sc.onset_clamped[0])

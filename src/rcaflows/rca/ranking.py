@@ -574,9 +574,7 @@ def component_table(sc: Scores) -> pd.DataFrame:
     on_i8 = np.where(strong, sc.onset.astype("datetime64[ns]").view("i8"), np.iinfo(np.int64).max)
     first = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(first, codes, on_i8)
-    onset = np.where(
-        first == np.iinfo(np.int64).max, np.datetime64("NaT", "ns"), first.view("datetime64[ns]")
-    )
+    onset = np.where(first == np.iinfo(np.int64).max, np.datetime64("NaT", "ns"), first.view("datetime64[ns]"))
     anomalous = sc.z >= Z_THRESHOLD
     n_anom = np.bincount(codes, weights=anomalous, minlength=n).astype(int)
     order = np.lexsort((-sc.z, codes))
@@ -641,9 +639,7 @@ def _rank_components(
             ev.append("also deviating: " + ", ".join(f"{m} (z {z:.1f})" for m, z in row["others"]))
         if comp in demote:
             dep, lead = demote[comp]
-            ev.append(
-                f"likely a victim: dependency {dep} moved {lead / pd.Timedelta(minutes=1):.0f} min earlier"
-            )
+            ev.append(f"likely a victim: dependency {dep} moved {lead / pd.Timedelta(minutes=1):.0f} min earlier")
         ev.extend(notes)
         out.append(
             RankedCause(

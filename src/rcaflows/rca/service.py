@@ -30,9 +30,7 @@ class RcaPlan(BaseModel):
     start: datetime
     end: datetime
     checks: list[CheckResult] = Field(default_factory=list)
-    origin: dict[str, Any] = Field(
-        default_factory=dict, description="How to reload the data (config, scenario)."
-    )
+    origin: dict[str, Any] = Field(default_factory=dict, description="How to reload the data (config, scenario).")
 
 
 def plan_for_incident(store: Store, config: SystemConfig, ref: str | int) -> RcaPlan:

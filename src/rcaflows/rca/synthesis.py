@@ -192,8 +192,7 @@ def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
         refuted = (onset is not None and s_onset is not None and onset - s_onset > refute) or score <= 0
         if refuted and onset is not None and s_onset is not None and onset - s_onset > refute:
             contradicting.append(
-                f"{comp} moved at {fmt_time(onset)} UTC, {(onset - s_onset) / MINUTE:.0f} min "
-                "after the symptom's onset"
+                f"{comp} moved at {fmt_time(onset)} UTC, {(onset - s_onset) / MINUTE:.0f} min after the symptom's onset"
             )
         best = sorted(
             (f for f in fs if f.supports and f.kind not in contra),
@@ -208,9 +207,7 @@ def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
                 typed = [
                     f
                     for f in best
-                    if f.kind in METRIC_BASED
-                    and f.metric
-                    and ctx.metric_kind(comp, f.metric) != MetricKind.OTHER
+                    if f.kind in METRIC_BASED and f.metric and ctx.metric_kind(comp, f.metric) != MetricKind.OTHER
                 ]
                 chosen = typed[0] if typed and typed[0].score >= 0.5 * top.score else top
                 kind = f"{ctx.metric_kind(comp, chosen.metric)}_anomaly"

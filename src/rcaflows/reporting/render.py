@@ -221,9 +221,7 @@ def render_html(
     return template.render(_context(result, incident, plots, generated_at))
 
 
-def render_markdown(
-    result: RcaResult, incident: IncidentSummary, *, generated_at: datetime | None = None
-) -> str:
+def render_markdown(result: RcaResult, incident: IncidentSummary, *, generated_at: datetime | None = None) -> str:
     """Render the compact Markdown twin of the HTML report (no plots)."""
     template = _markdown_environment().get_template(MARKDOWN_TEMPLATE)
     return template.render(_context(result, incident, None, generated_at))

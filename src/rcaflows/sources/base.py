@@ -72,9 +72,7 @@ def merge(
         metrics=pd.concat(metrics, ignore_index=True)
         if len(metrics) > 1
         else (metrics[0] if metrics else empty_metrics()),
-        predictions=pd.concat(preds, ignore_index=True)
-        if len(preds) > 1
-        else (preds[0] if preds else pd.DataFrame()),
+        predictions=pd.concat(preds, ignore_index=True) if len(preds) > 1 else (preds[0] if preds else pd.DataFrame()),
         batches=batches,
         changes=(
             pd.concat(changes, ignore_index=True).sort_values("timestamp", kind="stable")

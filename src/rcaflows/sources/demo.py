@@ -41,9 +41,5 @@ def _demo(spec: SourceConfig, config: SystemConfig) -> DemoSource:
     opts = dict(spec.options)
     unknown = set(opts) - {"scenario", "seed"}
     if unknown:
-        raise ConfigError(
-            f"sources[{spec.name}].options: unknown option(s) {sorted(unknown)}; expected scenario, seed"
-        )
-    return DemoSource(
-        name=spec.name, scenario=str(opts.get("scenario", "no_fault")), seed=int(opts.get("seed", 7))
-    )
+        raise ConfigError(f"sources[{spec.name}].options: unknown option(s) {sorted(unknown)}; expected scenario, seed")
+    return DemoSource(name=spec.name, scenario=str(opts.get("scenario", "no_fault")), seed=int(opts.get("seed", 7)))

@@ -61,9 +61,7 @@ def prediction_metrics(predictions: pd.DataFrame, model: ModelConfig, freq: str 
     label = None
     if "label" in predictions and pred is not None:
         label = pd.to_numeric(predictions["label"], errors="coerce")
-        frame["correct"] = np.where(
-            label.notna(), (pred.to_numpy() == label.to_numpy()).astype(float), np.nan
-        )
+        frame["correct"] = np.where(label.notna(), (pred.to_numpy() == label.to_numpy()).astype(float), np.nan)
         frame["fp"] = np.where(label.to_numpy() == 0, pred.to_numpy(), np.nan)
     g = frame.groupby("bucket")
     wide = pd.DataFrame({"requests_per_min": g.size() / minutes})

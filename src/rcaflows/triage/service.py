@@ -70,9 +70,7 @@ def open_incidents(
     """
     outcomes = []
     for cand in candidates:
-        decision = triage(
-            cand.incident_type, cand.subtype, cand.component, cand.score, len(cand.components), config
-        )
+        decision = triage(cand.incident_type, cand.subtype, cand.component, cand.score, len(cand.components), config)
         new = NewIncident(
             system=config.system.name,
             type=cand.incident_type,
@@ -100,9 +98,7 @@ def open_incidents(
         with store.session() as s:
             inc, created = open_or_touch(s, new, actor=actor)
             if created:
-                triage_incident(
-                    s, inc, decision.severity, decision.priority, decision.team, actor, decision.reasons
-                )
+                triage_incident(s, inc, decision.severity, decision.priority, decision.team, actor, decision.reasons)
             outcomes.append(
                 IncidentOutcome(
                     key=inc.key,

@@ -230,17 +230,12 @@ class DataQualityDetector:
             err = r.exception_info.get("exception_message")
             msg = f"{node}: expect_{spec.expectation} on {what} raised {err}"
         elif unexpected is not None:
-            msg = (
-                f"{node}: {unexpected:.2f} % of {what} values fail expect_{spec.expectation} "
-                f"(allowed {allowed:.1%})"
-            )
+            msg = f"{node}: {unexpected:.2f} % of {what} values fail expect_{spec.expectation} (allowed {allowed:.1%})"
         else:
             msg = f"{node}: expect_{spec.expectation} on {what} observed {observed!r}"
         status = CheckStatus.OK if r.success else CheckStatus.FAIL
         if status == CheckStatus.FAIL:
-            score = (
-                score_from_ratio((unexpected or 100.0) / 100.0 / max(allowed, 0.01)) if unexpected else 0.8
-            )
+            score = score_from_ratio((unexpected or 100.0) / 100.0 / max(allowed, 0.01)) if unexpected else 0.8
             score = max(score, 0.5)
         else:
             score = 0.0
@@ -279,9 +274,7 @@ class DataQualityDetector:
         )
 
     # ----------------------------------------------------------------- pipeline metrics
-    def _pipeline_metrics(
-        self, window: Window, config: SystemConfig, make: CheckFactory
-    ) -> list[CheckResult]:
+    def _pipeline_metrics(self, window: Window, config: SystemConfig, make: CheckFactory) -> list[CheckResult]:
         s = config.detectors.data_quality
         specs = [m for m in config.metrics if m.kind in s.kinds]
         if not specs:
@@ -314,8 +307,7 @@ class DataQualityDetector:
                     make.no_data(
                         comp,
                         "drift",
-                        f"{node}: no batch in the "
-                        f"{'current' if cur is None or cur.empty else 'reference'} window",
+                        f"{node}: no batch in the {'current' if cur is None or cur.empty else 'reference'} window",
                         check="drift",
                         metric=node,
                         details={"node": node},
@@ -326,9 +318,7 @@ class DataQualityDetector:
             wanted = nodes[node].columns if node in nodes and nodes[node].columns else None
             present = set(cur.columns) | set(ref.columns)
             columns = [c for c in (wanted or present) if c in present and c != "timestamp"]
-            table = detect_drift(
-                ref, cur, alpha=s.drift_alpha, min_effect=s.drift_min_effect, columns=columns
-            )
+            table = detect_drift(ref, cur, alpha=s.drift_alpha, min_effect=s.drift_min_effect, columns=columns)
             for row in table.to_dict("records"):
                 col = str(row["column"])
                 method = str(row["method"])

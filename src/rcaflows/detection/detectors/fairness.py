@@ -56,13 +56,9 @@ def group_counts(all_rows: pd.DataFrame, lab: pd.DataFrame, group_col: str, thre
     pa = pd.DataFrame({"g": all_rows[group_col].astype(str), "p": pred(all_rows)})
     y = lab["label"].astype(float) >= 0.5
     p = pred(lab)
-    pl = pd.DataFrame(
-        {"g": lab[group_col].astype(str), "y": y, "p": p, "tp": y & p, "fp": ~y & p, "hit": y == p}
-    )
+    pl = pd.DataFrame({"g": lab[group_col].astype(str), "y": y, "p": p, "tp": y & p, "fp": ~y & p, "hit": y == p})
     a = pa.groupby("g")["p"].agg(["sum", "count"])
-    b = pl.groupby("g").agg(
-        pos=("y", "sum"), n=("y", "count"), tp=("tp", "sum"), fp=("fp", "sum"), hit=("hit", "sum")
-    )
+    b = pl.groupby("g").agg(pos=("y", "sum"), n=("y", "count"), tp=("tp", "sum"), fp=("fp", "sum"), hit=("hit", "sum"))
     out = pd.DataFrame(index=a.index.union(b.index))
     out["positive_rate_k"], out["positive_rate_n"] = a["sum"], a["count"]
     out["tpr_k"], out["tpr_n"] = b["tp"], b["pos"]
@@ -113,9 +109,7 @@ class FairnessDetector:
         cur_all = window.current.predictions
         if cur_all.empty or gcol not in cur_all.columns:
             msg = f"no predictions with a '{gcol}' column in the current window"
-            return [
-                make.no_data(comp, f"{m}_gap", msg, metric=f"{m}_gap", check="group_gap") for m in GAP_METRICS
-            ]
+            return [make.no_data(comp, f"{m}_gap", msg, metric=f"{m}_gap", check="group_gap") for m in GAP_METRICS]
         end = pd.Timestamp(window.current.end)
         cur = group_counts(cur_all, labelled(cur_all, end), gcol, model.threshold)
         ref_all = window.reference.predictions

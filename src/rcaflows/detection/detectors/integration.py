@@ -18,9 +18,7 @@ def dependency_specs(config: SystemConfig, kinds: list[MetricKind]) -> list[Metr
         if comp is None:
             continue
         if (comp.kind == ComponentKind.DEPENDENCY and spec.kind in kinds) or (
-            comp.kind == ComponentKind.PIPELINE
-            and spec.kind == MetricKind.FRESHNESS
-            and MetricKind.FRESHNESS in kinds
+            comp.kind == ComponentKind.PIPELINE and spec.kind == MetricKind.FRESHNESS and MetricKind.FRESHNESS in kinds
         ):
             out.append(spec)
     return out

@@ -78,9 +78,7 @@ class PerformanceDetector:
             long_b, short_b = rates
             if np.isnan(long_b) or np.isnan(short_b):
                 msg = f"{spec.component} {spec.name}: no samples"
-                out.append(
-                    make.no_data(spec.component, "slo_burn", msg, check="slo_burn_rate", metric=spec.name)
-                )
+                out.append(make.no_data(spec.component, "slo_burn", msg, check="slo_burn_rate", metric=spec.name))
                 continue
             worst = min(long_b, short_b)
             status = CheckStatus.OK

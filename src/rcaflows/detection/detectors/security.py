@@ -106,9 +106,7 @@ class SecurityDetector:
         r_flag, c_flag, feats = ood_mask(ref, cur, features, ood_z)
         if not feats:
             return [
-                make.no_data(
-                    comp, "ood_inputs", "no numeric model features in the prediction log", check="ood_rate"
-                )
+                make.no_data(comp, "ood_inputs", "no numeric model features in the prediction log", check="ood_rate")
             ]
         r_any, c_any = np.asarray(r_flag.any(axis=1)), np.asarray(c_flag.any(axis=1))
         k_r, n_r, k_c, n_c = int(r_any.sum()), r_any.size, int(c_any.sum()), c_any.size
@@ -167,11 +165,7 @@ class SecurityDetector:
                 )
             ]
         cur_share = cur[col].astype(str).value_counts(normalize=True)
-        ref_share = (
-            ref[col].astype(str).value_counts(normalize=True)
-            if col in ref.columns
-            else pd.Series(dtype=float)
-        )
+        ref_share = ref[col].astype(str).value_counts(normalize=True) if col in ref.columns else pd.Series(dtype=float)
         base = ref_share.reindex(cur_share.index).fillna(0.0)
         with np.errstate(divide="ignore"):
             ratio = cur_share / base

@@ -71,9 +71,7 @@ class ComponentPhase:
                 if strong.get(d) is not None and onset is not None and onset - strong[d] > tol
             ]
             together = [
-                d
-                for d in deps
-                if strong.get(d) is not None and onset is not None and abs(onset - strong[d]) <= tol
+                d for d in deps if strong.get(d) is not None and onset is not None and abs(onset - strong[d]) <= tol
             ]
             if earlier:
                 dep, lead = max(earlier, key=lambda t: t[1])
@@ -111,9 +109,7 @@ class ComponentPhase:
             if onset is not None and s_onset is not None and onset - s_onset > tol:
                 score *= AFTER_SYMPTOM_FACTOR
                 kind = "after_symptom" if kind == "root_candidate" else kind
-                ev.append(
-                    f"moved {(onset - s_onset) / pd.Timedelta(minutes=1):.0f} min after the symptom's onset"
-                )
+                ev.append(f"moved {(onset - s_onset) / pd.Timedelta(minutes=1):.0f} min after the symptom's onset")
             findings.append(
                 Finding(
                     phase=self.name,

@@ -74,9 +74,7 @@ class EnvironmentalPhase:
         changes = ctx.data.changes
         n_before = n_after = 0
         if not changes.empty:
-            sel = changes[
-                (changes["timestamp"] >= onset - window) & (changes["timestamp"] <= ctx.detected_at)
-            ]
+            sel = changes[(changes["timestamp"] >= onset - window) & (changes["timestamp"] <= ctx.detected_at)]
             for _, ch in sel.iterrows():
                 ts = pd.Timestamp(ch["timestamp"])
                 comp = str(ch["component"])
@@ -95,9 +93,7 @@ class EnvironmentalPhase:
                             score=float(0.5 * prox),
                             onset=onset_or_none(ts),
                             supports=False,
-                            evidence=[
-                                f"{what} came {after:.0f} min after the symptom's onset: it cannot explain it"
-                            ],
+                            evidence=[f"{what} came {after:.0f} min after the symptom's onset: it cannot explain it"],
                             details={"change_time": ts.isoformat(), "minutes_after_onset": round(after, 1)},
                         )
                     )

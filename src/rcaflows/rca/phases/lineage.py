@@ -151,9 +151,7 @@ class LineagePhase:
                 u
                 for u in nx.ancestors(ctx.lineage, node)
                 if u in scored
-                and (
-                    b["onset"] is None or scored[u]["onset"] is None or scored[u]["onset"] <= b["onset"] + tol
-                )
+                and (b["onset"] is None or scored[u]["onset"] is None or scored[u]["onset"] <= b["onset"] + tol)
             ]
             if carriers:
                 src = max(carriers, key=lambda u: depth[u])

@@ -110,9 +110,7 @@ class ModelBehaviourPhase:
             ood = np.nan_to_num(cz, nan=0.0).max(axis=1) > ood_z
             rz = np.abs((rv - med) / scale)
             ref_rate = float((np.nan_to_num(rz, nan=0.0).max(axis=1) > ood_z).mean())
-            per = pd.DataFrame({"client": cur[ccol].astype(str).to_numpy(), "ood": ood}).groupby("client")[
-                "ood"
-            ]
+            per = pd.DataFrame({"client": cur[ccol].astype(str).to_numpy(), "ood": ood}).groupby("client")["ood"]
             rate, n = per.mean(), per.size()
             ref_clients = set(ref[ccol].astype(str))
             total_ood, total_n = float(ood.sum()), len(ood)
@@ -230,11 +228,7 @@ class ModelBehaviourPhase:
                             evidence=[
                                 f"score distribution moved (KS {ks.statistic:.2f}, p={ks.pvalue:.1e}); mean "
                                 f"{s_ref.mean():.3f} -> {s_cur.mean():.3f}"
-                                + (
-                                    "; input drift explains part of it"
-                                    if has_drift
-                                    else "; no input feature drifted"
-                                )
+                                + ("; input drift explains part of it" if has_drift else "; no input feature drifted")
                             ],
                             details={"ks": float(ks.statistic), "p_value": float(ks.pvalue)},
                         )
@@ -341,6 +335,4 @@ class ModelBehaviourPhase:
             + (f", OOD clients {', '.join(excluded)}" if excluded else "")
             + f"; reference {len(ref)} rows, current {len(cur)} rows from {fmt_time(onset)} UTC"
         )
-        return PhaseResult(
-            phase=self.name, status=PhaseStatus.OK, findings=findings, summary=summary, details=details
-        )
+        return PhaseResult(phase=self.name, status=PhaseStatus.OK, findings=findings, summary=summary, details=details)

@@ -61,9 +61,7 @@ class StatisticalPhase:
         a = ctx.analysis
         tab = a.table
         if tab.empty:
-            return PhaseResult(
-                phase=self.name, status=PhaseStatus.OK, summary="no metric series in the window"
-            )
+            return PhaseResult(phase=self.name, status=PhaseStatus.OK, summary="no metric series in the window")
         findings: list[Finding] = []
         onset = a.symptom_onset
         step = a.matrix.step
@@ -76,9 +74,7 @@ class StatisticalPhase:
                 kind="symptom_onset",
                 score=0.0,
                 onset=onset_or_none(onset),
-                evidence=[
-                    f"the symptom {ctx.symptom.component}/{ctx.symptom.metric} began deviating at {onset_txt}"
-                ],
+                evidence=[f"the symptom {ctx.symptom.component}/{ctx.symptom.metric} began deviating at {onset_txt}"],
                 details={
                     "informational": True,
                     "symptom_onset": None if onset is None else onset.isoformat(),
@@ -109,11 +105,7 @@ class StatisticalPhase:
             before = vals[:split, j]
             after = vals[split:, j]
             before, after = before[np.isfinite(before)], after[np.isfinite(after)]
-            ks = (
-                float(stats.ks_2samp(before, after).statistic)
-                if len(before) > 1 and len(after) > 1
-                else float("nan")
-            )
+            ks = float(stats.ks_2samp(before, after).statistic) if len(before) > 1 and len(after) > 1 else float("nan")
             row = tab.iloc[j]
             s_onset = row["onset"]
             score = float(row["score"]) * (0.75 + 0.25 * min(1.0, abs(float(corr[i]))))

@@ -20,8 +20,8 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """Render tables wide enough that cells are not folded (CliRunner is not a terminal)."""
-    monkeypatch.setattr(cli, "console", Console(width=220, soft_wrap=True))
-    monkeypatch.setattr(cli, "err", Console(width=220, soft_wrap=True, stderr=True))
+    monkeypatch.setattr(cli._common, "console", Console(width=220, soft_wrap=True))
+    monkeypatch.setattr(cli._common, "err", Console(width=220, soft_wrap=True, stderr=True))
 
 
 def test_validate_accepts_the_demo_and_lists_every_problem(tmp_path: Path) -> None:
