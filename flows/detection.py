@@ -11,12 +11,13 @@ from prefect.cache_policies import NONE
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
+from flows import scaleout
 from flows.common import hour_floor, load_window, resolve_config, store_for
 from flows.rca import rca as rca_flow
 from rcaflows.config import SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection import DetectionReport, group_checks, run_detection
-from rcaflows.triage.service import IncidentOutcome, open_incidents
+from rcaflows.triage.service import DetectionOutcome, IncidentOutcome, handle_candidates
 from rcaflows.vocab import CheckStatus
 
 
@@ -43,14 +44,19 @@ def detect(cfg: SystemConfig, data: MonitoringData, current_start: datetime) -> 
 @task(name="open-incidents", cache_policy=NONE)
 def persist(
     cfg: SystemConfig, report: DetectionReport, detected_at: datetime, origin: dict[str, Any]
-) -> list[IncidentOutcome]:
-    """Group failing checks into incidents, triage them and store them (deduplicated)."""
+) -> DetectionOutcome:
+    """Group failing checks into incidents, apply silences/inhibition/pending, triage and store them."""
     log = get_run_logger()
     candidates = group_checks(report.checks, cfg)
-    outcomes = open_incidents(store_for(cfg), cfg, candidates, detected_at, origin=origin)
+    result = handle_candidates(store_for(cfg), cfg, candidates, detected_at, origin=origin)
+    outcomes = result.incidents
     for o in outcomes:
         verb = "opened" if o.created else f"updated (seen {o.occurrences}x)"
         log.info("%s %s: %s [%s/%s → %s]", verb, o.key, o.title, o.severity, o.priority, o.team)
+    for c in result.suppressed:
+        log.info("held back (%s) %s: %s — %s", c.reason, c.type, c.title, c.detail)
+    if result.idle_silences:
+        log.warning("active silences that matched nothing yet: %s", ", ".join(map(str, result.idle_silences)))
     rows = [
         {
             "incident": o.key,
@@ -63,6 +69,18 @@ def persist(
             "title": o.title,
         }
         for o in outcomes
+    ] + [
+        {
+            "incident": c.by or "-",
+            "action": c.reason,
+            "type": c.type,
+            "component": c.component,
+            "severity": "",
+            "priority": "",
+            "team": "",
+            "title": c.title,
+        }
+        for c in result.suppressed
     ]
     failed = [
         {
@@ -79,25 +97,60 @@ def persist(
     create_table_artifact(
         table=rows or [{"incident": "-", "action": "none"}],
         key="detection-incidents",
-        description=f"Incidents opened or updated by the detection run at {detected_at.isoformat()}",
+        description=f"Incidents opened, updated or held back (silence, inhibition, pending) by the detection run "
+        f"at {detected_at.isoformat()}",
     )
     if failed:
         create_table_artifact(table=failed, key="detection-findings", description="Checks that did not pass")
-    return outcomes
+    return result
 
 
-def _emit(cfg: SystemConfig, o: IncidentOutcome) -> None:
+def _emit(cfg: SystemConfig, o: IncidentOutcome, rca_mode: str, origin: dict[str, Any]) -> None:
+    """Emit ``rcaflows.incident.detected``; the rca deployment's trigger fires only when ``rca_mode`` is 'event'.
+
+    ``rca_mode`` goes in the resource label ``rcaflows.rca.mode`` so that the event is always
+    recorded (the UI's event feed) but starts an RCA run only in event mode, never beside the subflow.
+    """
     emit_event(
         event="rcaflows.incident.detected",
         resource={
             "prefect.resource.id": f"rcaflows.incident.{o.key}",
             "rcaflows.incident.id": o.key,
-            "rcaflows.incident.type": o.type,
-            "rcaflows.incident.severity": o.severity,
+            "rcaflows.incident.type": str(o.type),
+            "rcaflows.incident.severity": str(o.severity),
             "rcaflows.system": cfg.system.name,
+            "rcaflows.rca.mode": rca_mode,
         },
-        payload={"title": o.title, "component": o.component, "team": o.team},
+        payload={
+            "title": o.title,
+            "component": o.component,
+            "team": o.team,
+            "config": origin.get("config"),
+            "scenario": origin.get("scenario"),
+        },
     )
+
+
+@task(name="notify-incidents", retries=2, retry_delay_seconds=[1, 5], cache_policy=NONE)
+def notify_outcomes(cfg: SystemConfig, outcomes: list[IncidentOutcome]) -> list[dict[str, Any]]:
+    """After the commit: post each new incident to its triage channels (with recurrence links); update duplicates
+    only where the severity changed. Deliveries are retried and recorded; a failed one is not raised."""
+    from rcaflows.notify import notify_if_severity_changed, notify_new_incident
+    from rcaflows.postmortem import link_similar
+
+    store = store_for(cfg)
+    results = []
+    for o in outcomes:
+        if o.created:
+            with store.session() as s:
+                link_similar(s, o.key)
+            results += notify_new_incident(store, o.key, config=cfg)
+        else:
+            results += notify_if_severity_changed(store, o.key, config=cfg)
+    for r in results:
+        if not r.ok:
+            get_run_logger().warning("notification of %s on %s failed: %s", r.incident, r.channel, r.error)
+    return [r.model_dump(mode="json") for r in results]
 
 
 @flow(
@@ -124,13 +177,20 @@ def detection(
     end = hour_floor(at)
     current_start = end - cfg.window.current
     data = load_window(cfg, current_start - cfg.window.baseline, end)
-    report = detect(cfg, data, current_start)
-    outcomes = persist(cfg, report, end, {"config": config, "scenario": scenario})
+    report = (
+        scaleout.scan(cfg, data, current_start) if scaleout.wants_scale_out(cfg) else detect(cfg, data, current_start)
+    )
+    handled = persist(cfg, report, end, {"config": config, "scenario": scenario})
+    outcomes = handled.incidents
+    notified = notify_outcomes(cfg, outcomes, return_state=True)
+    if not notified.is_completed():
+        log.error("notifications failed: %s", notified.message)
     new = [o for o in outcomes if o.created]
     investigations: list[dict[str, Any]] = []
     for o in new:
-        _emit(cfg, o)
-        if not run_rca or cfg.rca.mode != "subflow":
+        mode = cfg.rca.mode if run_rca else "off"
+        _emit(cfg, o, mode, {"config": config, "scenario": scenario})
+        if mode != "subflow":
             continue
         state = rca_flow(incident=o.key, config=config, scenario=scenario, return_state=True)
         if state.is_completed():
@@ -146,5 +206,9 @@ def detection(
         "detector_errors": report.errors,
         "missing_sources": list(data.missing_sources),
         "incidents": [o.model_dump() for o in outcomes],
+        "suppressed": [c.model_dump() for c in handled.suppressed],
+        "suppression_counts": handled.counts,
+        "idle_silences": handled.idle_silences,
+        "fdr": {"tested": report.fdr_tested, "demoted": report.fdr_demoted},
         "investigations": investigations,
     }

@@ -6,20 +6,22 @@ Run for a stored incident (``incident="INC-0042"``) or ad hoc for one metric ove
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import AwareDatetime, Field
 
 from flows.common import load_window, resolve_config, store_for
 from rcaflows.config import SystemConfig
-from rcaflows.errors import RcaflowsError, TransitionError
+from rcaflows.errors import DataError, RcaflowsError, TransitionError
 from rcaflows.incidents import (
     Action,
     EventKind,
@@ -36,6 +38,12 @@ from rcaflows.rca import PHASES, RcaContext, synthesize
 from rcaflows.rca.models import PhaseName, PhaseResult, PhaseStatus, RcaResult
 from rcaflows.rca.service import RcaPlan, inputs_fingerprint, plan_for_incident, plan_for_metric
 from rcaflows.reporting import IncidentSummary, TimelineEntry, causes_table, markdown_summary, write_report
+from rcaflows.reporting.plots import report_plots
+
+#: incident references the ``rca`` deployment accepts: a key like ``INC-0042`` or a numeric id
+INCIDENT_PATTERN = r"^(INC-\d+|\d+)$"
+#: where the link artifact points instead of ``file://`` when set (e.g. a web server over reports_dir)
+REPORT_BASE_URL_ENV = "RCAFLOWS_REPORT_BASE_URL"
 
 
 def _run_name() -> str:
@@ -106,12 +114,55 @@ def synthesize_task(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
     return synthesize(ctx, results)
 
 
+def report_url(path: Path) -> str:
+    """Return the URL of a written report: under ``$RCAFLOWS_REPORT_BASE_URL`` if set, else ``file://``."""
+    base = os.environ.get(REPORT_BASE_URL_ENV, "").strip()
+    if base:
+        return f"{base.rstrip('/')}/{path.name}"
+    return path.resolve().as_uri()
+
+
+def require_symptom_data(ctx: RcaContext) -> None:
+    """Fail an ad-hoc RCA clearly when its metric is not in the window's metrics (raw or derived).
+
+    Raises:
+        DataError: naming the metric, the window and the metrics the component does have.
+    """
+    sym = ctx.symptom
+    m = ctx.all_metrics
+    if sym.metric is None or m.empty:
+        return
+    of_component = m[m["component"] == sym.component]
+    if (of_component["metric"] == sym.metric).any():
+        return
+    known = sorted(set(of_component["metric"].astype(str)))
+    hint = (
+        f"metrics of {sym.component!r} in this window: {', '.join(known[:12])}"
+        if known
+        else f"component {sym.component!r} has no metrics in this window; components with data: "
+        + ", ".join(sorted(set(m["component"].astype(str)))[:12])
+    )
+    raise DataError(
+        f"rca parameters: metric {sym.metric!r} of component {sym.component!r} is not in the data of "
+        f"the window {m['timestamp'].min().isoformat()} .. {m['timestamp'].max().isoformat()}; {hint}"
+    )
+
+
 @task(name="render-report", cache_policy=NONE)
-def render_report(cfg: SystemConfig, plan: RcaPlan, result: RcaResult, run_id: int) -> dict[str, str]:
-    """Render the HTML and Markdown reports and publish Markdown and table artifacts."""
+def render_report(
+    cfg: SystemConfig, plan: RcaPlan, result: RcaResult, run_id: int, ctx: RcaContext | None = None
+) -> dict[str, str]:
+    """Render the HTML (with plots from ``ctx``) and Markdown reports; publish markdown, table and link artifacts."""
+    log = get_run_logger()
     summary = _incident_summary(cfg, plan)
     stem = f"{plan.incident_key or 'adhoc'}-run{run_id}"
-    paths = write_report(result, summary, Path(cfg.rca.reports_dir), stem)
+    plots = []
+    if ctx is not None:
+        try:
+            plots = report_plots(ctx, result)
+        except Exception as exc:  # a broken plot must not cost the report
+            log.warning("report plots failed, rendering without them: %s: %s", type(exc).__name__, exc)
+    paths = write_report(result, summary, Path(cfg.rca.reports_dir), stem, plots)
     key = (plan.incident_key or "adhoc").lower()
     create_markdown_artifact(
         markdown=markdown_summary(result, summary),
@@ -119,7 +170,14 @@ def render_report(cfg: SystemConfig, plan: RcaPlan, result: RcaResult, run_id: i
         description=f"RCA summary of {plan.incident_key or plan.title}",
     )
     create_table_artifact(table=causes_table(result), key=f"rca-{key}-causes", description="Ranked root causes")
-    return {"html": str(paths.html), "markdown": str(paths.markdown)}
+    url = report_url(paths.html)
+    create_link_artifact(
+        link=url,
+        link_text=f"Full RCA report {plan.incident_key or plan.title} (run {run_id})",
+        key=f"rca-{key}-report",
+        description="Self-contained HTML report with plots, evidence per phase and the timeline",
+    )
+    return {"html": str(paths.html), "markdown": str(paths.markdown), "url": url}
 
 
 @task(name="record-rca-run", cache_policy=NONE)
@@ -219,6 +277,20 @@ def _event_summary(kind: Any, payload: dict[str, Any] | None) -> str:
     return keys or str(kind)
 
 
+@task(name="notify-rca", retries=2, retry_delay_seconds=[1, 5], cache_policy=NONE)
+def notify_rca(cfg: SystemConfig, incident_id: int) -> list[dict[str, Any]]:
+    """After the run is recorded: link similar incidents by root cause and update the incident's messages
+    with the top cause and the report path. Deliveries are retried and recorded; a failed one is not raised."""
+    from rcaflows.notify import notify_incident_changed
+    from rcaflows.postmortem import link_similar
+
+    store = store_for(cfg)
+    with store.session() as s:
+        link_similar(s, incident_id)
+    results = notify_incident_changed(store, incident_id, config=cfg, reason="RCA completed", actor="rca")
+    return [r.model_dump(mode="json") for r in results]
+
+
 @flow(
     name="rca",
     flow_run_name=_run_name,
@@ -227,24 +299,29 @@ def _event_summary(kind: Any, payload: dict[str, Any] | None) -> str:
     "parallel, a ranked synthesis, an HTML/Markdown report and a recorded run.",
 )
 def rca(
-    incident: str | None = None,
+    incident: Annotated[str | None, Field(pattern=INCIDENT_PATTERN)] = None,
     config: str | None = None,
     scenario: str | None = None,
-    component: str | None = None,
-    metric: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    component: Annotated[str | None, Field(min_length=1)] = None,
+    metric: Annotated[str | None, Field(min_length=1)] = None,
+    start: AwareDatetime | None = None,
+    end: AwareDatetime | None = None,
 ) -> dict[str, Any]:
     """Investigate an incident (or a metric) and return the ranked causes and report paths.
 
+    The Prefect UI builds the run form from these parameters (the descriptions below, the
+    ``INC-0042`` pattern, UTC date-times); invalid input fails the run with the reason.
+
     Args:
-        incident: incident key or id, e.g. ``INC-0042``.
-        config: system config path; defaults to the one the incident was detected with.
-        scenario: demo scenario (bundled demo config only).
-        component: ad-hoc RCA: the symptom's component.
-        metric: ad-hoc RCA: the symptom's metric.
-        start: ad-hoc RCA: window start (default: ``end`` minus the configured lookback).
-        end: ad-hoc RCA: window end (the detection time).
+        incident: incident to investigate, its key (INC-0042) or numeric id; leave empty for an
+            ad-hoc RCA of component + metric + end.
+        config: system config YAML path; empty = the config the incident was detected with (or the
+            bundled demo system).
+        scenario: demo scenario, bundled demo config only (e.g. feature_pipeline_nulls).
+        component: ad-hoc RCA: component of the symptom (e.g. gateway).
+        metric: ad-hoc RCA: metric of the symptom (e.g. latency_p99_ms); must be in the data.
+        start: ad-hoc RCA: window start, UTC (default: end minus the configured lookback).
+        end: ad-hoc RCA: window end, UTC, i.e. when the symptom was detected.
     """
     log = get_run_logger()
     cfg = resolve_config(config, scenario)
@@ -253,6 +330,9 @@ def rca(
         # Reload with the config and scenario the incident was detected with.
         cfg = resolve_config(plan.origin.get("config"), plan.origin.get("scenario"))
     data = load_window(cfg, plan.start, plan.end)
+    ctx = RcaContext.build(cfg, data, plan.symptom, checks=plan.checks)
+    if plan.incident_id is None:  # an incident's symptom may be a feature or a check, not a metric series
+        require_symptom_data(ctx)
     fingerprint = inputs_fingerprint(plan, cfg, data)
     params = {
         "incident": incident,
@@ -265,7 +345,6 @@ def rca(
     }
     run_id = open_run(cfg, plan, fingerprint, params)
     try:
-        ctx = RcaContext.build(cfg, data, plan.symptom, checks=plan.checks)
         futures = {p: run_phase.submit(p.value, ctx) for p in PHASES}
         results = []
         for p, fut in futures.items():
@@ -275,11 +354,15 @@ def rca(
                 log.warning("phase %s failed: %s", p.value, exc)
                 results.append(PhaseResult(phase=p, status=PhaseStatus.FAILED, error=f"{type(exc).__name__}: {exc}"))
         result = synthesize_task(ctx, results)
-        report = render_report(cfg, plan, result, run_id)
+        report = render_report(cfg, plan, result, run_id, ctx)
     except Exception as exc:
         record_run(cfg, plan, run_id, None, None, error=f"{type(exc).__name__}: {exc}")
         raise
     record_run(cfg, plan, run_id, result, report)
+    if plan.incident_id is not None:
+        notified = notify_rca(cfg, plan.incident_id, return_state=True)
+        if not notified.is_completed():
+            log.error("notifications failed: %s", notified.message)
     top = result.top
     log.info(
         "%s: top cause %s (%s) confidence %.0f%%; report %s",

@@ -1,39 +1,116 @@
-"""Serve the ``detection`` and ``rca`` deployments from one process (no work pool needed)."""
+"""Serve every rcaflows deployment from one process (no work pool, no worker).
+
+``serve()`` registers the same deployments as ``prefect.yaml``:
+
+* ``detection/hourly``   - cron from the config's ``window.schedule``;
+* ``rca/on-demand``      - by hand from the UI (typed form), or from the ``rcaflows.incident.detected``
+  event through a :class:`~prefect.events.DeploymentEventTrigger` (config ``rca.mode: event``);
+* ``escalation/every-5-minutes`` and ``postmortem/on-demand`` - when ``flows/escalation.py`` and
+  ``flows/postmortem.py`` exist in this checkout.
+"""
 
 from __future__ import annotations
 
-from typing import cast
+import importlib
+import logging
+from typing import Any, cast
 
+from prefect import Flow
 from prefect import serve as prefect_serve
 from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentEventTrigger
 
 from flows.detection import detection
 from flows.rca import rca
 from rcaflows.config import load_config
 
+log = logging.getLogger(__name__)
 
-def serve(config: str | None = None, limit: int = 4) -> None:
-    """Serve hourly detection (cron from the config) and on-demand RCA until interrupted."""
+INCIDENT_EVENT = "rcaflows.incident.detected"
+
+#: (module, flow attribute, deployment name, schedule interval in seconds or None, description)
+OPTIONAL_DEPLOYMENTS: tuple[tuple[str, str, str, int | None, str], ...] = (
+    ("flows.escalation", "escalation", "every-5-minutes", 300, "Escalate unacknowledged incidents"),
+    ("flows.postmortem", "postmortem", "on-demand", None, "Draft the postmortem of a resolved incident"),
+)
+
+
+#: the rca parameters the trigger fills from the event (single expressions arrive typed, nulls as None)
+RCA_EVENT_PARAMETERS: dict[str, Any] = {
+    "incident": "{{ event.resource['rcaflows.incident.id'] }}",
+    "config": "{{ event.payload.config }}",
+    "scenario": "{{ event.payload.scenario }}",
+}
+
+
+def rca_trigger() -> DeploymentEventTrigger:
+    """Return the trigger that starts ``rca/on-demand`` from a detection event in event mode.
+
+    Detection labels every event with ``rcaflows.rca.mode``; matching on ``event`` means an
+    incident investigated by the in-process subflow is never investigated a second time.
+    """
+    return DeploymentEventTrigger(
+        name="rca-on-incident-detected",
+        description="Start the RCA of an incident that detection opened with rca.mode = event",
+        expect={INCIDENT_EVENT},
+        match={"prefect.resource.id": "rcaflows.incident.*", "rcaflows.rca.mode": "event"},
+        parameters=RCA_EVENT_PARAMETERS,
+    )
+
+
+def deployments(config: str | None = None) -> list[RunnerDeployment]:
+    """Return the deployments ``serve()`` runs, built for the config at ``config`` (demo when None)."""
     cfg = load_config(config)
     params = {"config": config} if config else {}
     # to_deployment is dispatched sync here; its annotation also admits the async variant.
-    hourly = cast(
-        RunnerDeployment,
-        detection.to_deployment(
-            name="hourly",
-            cron=cfg.window.schedule,
-            parameters=params,
-            tags=["rcaflows", "detection"],
-            description=f"Hourly detection on {cfg.system.name}",
+    out = [
+        cast(
+            RunnerDeployment,
+            detection.to_deployment(
+                name="hourly",
+                cron=cfg.window.schedule,
+                parameters=params,
+                tags=["rcaflows", "detection"],
+                description=f"Hourly detection on {cfg.system.name}",
+            ),
         ),
-    )
-    on_demand = cast(
-        RunnerDeployment,
-        rca.to_deployment(
-            name="on-demand",
-            parameters=params,
-            tags=["rcaflows", "rca"],
-            description=f"Root-cause analysis on {cfg.system.name}, by hand or by event",
+        cast(
+            RunnerDeployment,
+            rca.to_deployment(
+                name="on-demand",
+                parameters=params,
+                tags=["rcaflows", "rca"],
+                triggers=[rca_trigger()],
+                description=f"Root-cause analysis on {cfg.system.name}, by hand or by event",
+            ),
         ),
-    )
-    prefect_serve(hourly, on_demand, limit=limit)
+    ]
+    for module, attr, name, interval, description in OPTIONAL_DEPLOYMENTS:
+        try:
+            fl = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            log.info("%s not in this checkout; not serving %s/%s", module, attr, name)
+            continue
+        if not isinstance(fl, Flow):
+            raise TypeError(f"{module}.{attr} is not a Prefect flow (got {type(fl).__name__})")
+        accepted = set(fl.parameters.properties)
+        out.append(
+            cast(
+                RunnerDeployment,
+                fl.to_deployment(
+                    name=name,
+                    interval=interval,
+                    parameters={k: v for k, v in params.items() if k in accepted},
+                    tags=["rcaflows", attr],
+                    description=f"{description} on {cfg.system.name}",
+                ),
+            )
+        )
+    return out
+
+
+def serve(config: str | None = None, limit: int = 4) -> None:
+    """Serve hourly detection, on-demand / event-driven RCA, escalation and postmortem until interrupted."""
+    prefect_serve(*deployments(config), limit=limit)

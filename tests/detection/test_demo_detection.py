@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -44,10 +43,13 @@ def test_no_fault_raises_nothing(seed: int, demo_config: SystemConfig) -> None:
     assert report.failed == [], [c.message for c in report.failed]
 
 
-def test_detection_on_the_demo_window_takes_under_two_seconds(demo_config: SystemConfig) -> None:
-    gx_batch_definition()  # the one-time great-expectations import is not counted
+def test_detection_on_the_demo_window_is_repeatable(demo_config: SystemConfig) -> None:
+    gx_batch_definition()  # timing lives in bench/ (python bench/run.py)
     window = _window("schema_change_nulls", 7)
-    run_detection(demo_config, window)
-    t0 = time.perf_counter()
-    run_detection(demo_config, window)
-    assert time.perf_counter() - t0 <= 2.0
+    first = run_detection(demo_config, window)
+    second = run_detection(demo_config, window)
+    assert second.errors == []
+    assert first.failed  # the scenario does fail checks …
+    assert [(c.check, c.component, c.metric, c.status) for c in second.checks] == [
+        (c.check, c.component, c.metric, c.status) for c in first.checks
+    ]  # … and a second run over the same window judges every check the same way

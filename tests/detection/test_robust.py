@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -145,9 +144,7 @@ def test_thousands_of_series_in_one_call() -> None:
     specs = [_spec(f"s{i}") for i in range(3000)]
     v = 100 + rng.normal(0, 5, (180, len(specs)))
     v[-15:, 123] *= 3
-    t0 = time.perf_counter()
-    t = _run(v, specs)
-    assert time.perf_counter() - t0 < 10
+    t = _run(v, specs)  # timing lives in bench/detection_scan.py
     assert list(t.index[t["status"] == "fail"]) == [("s123", "m")]
 
 

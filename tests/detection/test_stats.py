@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -232,11 +230,9 @@ def test_change_points_edge_cases() -> None:
     assert change_points(np.r_[np.zeros(30), np.ones(30)]) == [30]
 
 
-def test_change_points_are_fast_on_ten_thousand_points() -> None:
+def test_change_points_on_ten_thousand_points() -> None:
     x = pw_constant(10_000, [2000, 5000, 8000], [0.0, 1.0, -1.0, 0.5], 11)
-    start = time.perf_counter()
-    found = change_points(x)
-    assert time.perf_counter() - start < 2.0  # well under 1 s unloaded; slack for busy CI
+    found = change_points(x)  # timing lives in bench/ (python bench/run.py)
     assert len(found) == 3
 
 
@@ -293,12 +289,10 @@ def test_ks_statistic_and_effect_match_scipy() -> None:
     assert out["effect"].iloc[0] == pytest.approx(sps.wasserstein_distance(a, b) / iqr, rel=0.02)
 
 
-def test_drift_is_fast_on_100k_rows_by_100_columns() -> None:
+def test_drift_on_100k_rows_by_100_columns() -> None:
     ref = frame(100_000, 100, seed=6)
     cur = frame(100_000, 100, seed=7)
-    start = time.perf_counter()
-    out = detect_drift(ref, cur)
-    assert time.perf_counter() - start < 3.0  # ~0.3 s unloaded; slack for busy CI
+    out = detect_drift(ref, cur)  # timing lives in bench/drift.py
     assert not out["drifted"].any()
 
 

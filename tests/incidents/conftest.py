@@ -1,12 +1,12 @@
 """Fixtures of the incident-store tests: a real SQLite file, or ``$RCAFLOWS_TEST_DB_URL``.
 
 Set ``RCAFLOWS_TEST_DB_URL=postgresql+psycopg://user:pw@host/db`` to run the same tests against
-PostgreSQL; each test then starts from empty tables (they are dropped and re-created).
+PostgreSQL (``.ci/start-postgres start`` prints such a URL); each test then gets its own empty
+schema (``tests/pg.py``), dropped afterwards.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,23 +14,26 @@ from typing import Any
 
 import pytest
 
-from rcaflows.incidents import Base, NewIncident, Store
-
-TEST_DB_URL_ENV = "RCAFLOWS_TEST_DB_URL"
+from pg import fresh_schema, pg_test_url
+from rcaflows.incidents import NewIncident, Store
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    """Return the URL the test's store lives at."""
-    return os.environ.get(TEST_DB_URL_ENV) or f"sqlite:///{tmp_path / 'store' / 'incidents.db'}"
+def store_url(tmp_path: Path) -> Iterator[str]:
+    """Yield the URL the test's store lives at: a SQLite file, or a fresh PostgreSQL schema."""
+    pg_url = pg_test_url()
+    if pg_url is None:
+        yield f"sqlite:///{tmp_path / 'store' / 'incidents.db'}"
+        return
+    with fresh_schema(pg_url) as url:
+        yield url
+        Store.clear_cache()
 
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
     """Yield an empty incident store."""
     s = Store(store_url)
-    if s.engine.dialect.name != "sqlite":
-        Base.metadata.drop_all(s.engine)
     s.create_all()
     yield s
     s.dispose()

@@ -24,6 +24,7 @@ EXPECTED: dict[str, tuple[set[str], str]] = {
     "resolve": ({"detected", "triaged", "acknowledged", "investigating", "mitigated"}, "resolved"),
     "close": ({"resolved"}, "closed"),
     "reopen": ({"resolved"}, "triaged"),
+    "unacknowledge": ({"acknowledged"}, "triaged"),
 }
 
 

@@ -7,15 +7,13 @@ true root cause.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
 
+import rcaflows.demo as demo
 from rcaflows.config.loader import load_config
 from rcaflows.rca import HypothesisStatus, RcaContext, RcaResult, Symptom, run_rca
-
-demo = pytest.importorskip("rcaflows.demo")
 
 SYMPTOMS = {
     "schema_change_nulls": ("fraud_model", "accuracy", "quality_degradation"),
@@ -28,7 +26,7 @@ SYMPTOMS = {
 }
 
 
-def run(name: str, seed: int = 7) -> tuple[RcaResult, str, list[str], float]:
+def run(name: str, seed: int = 7) -> tuple[RcaResult, str, list[str]]:
     world = demo.simulate(name, seed=seed)
     comp, metric, itype = SYMPTOMS[name]
     data = world.data.slice(demo.DEMO_END - timedelta(hours=6), demo.DEMO_END)
@@ -37,16 +35,15 @@ def run(name: str, seed: int = 7) -> tuple[RcaResult, str, list[str], float]:
         data,
         Symptom(component=comp, metric=metric, incident_type=itype, detected_at=demo.DEMO_END),
     )
-    t0 = time.perf_counter()
     result = run_rca(ctx)
-    return result, world.truth.root_cause_component, list(world.truth.distractors), time.perf_counter() - t0
+    return result, world.truth.root_cause_component, list(world.truth.distractors)
 
 
 @pytest.mark.slow
 def test_true_root_cause_ranks_first_across_scenarios() -> None:
     ranks: dict[str, int | None] = {}
     for name in SYMPTOMS:
-        result, truth, distractors, seconds = run(name)
+        result, truth, distractors = run(name)
         comps = [h.component for h in result.hypotheses]
         ranks[name] = comps.index(truth) + 1 if truth in comps else None
         assert ranks[name] is not None and ranks[name] <= 3, (name, comps[:5])
@@ -54,7 +51,6 @@ def test_true_root_cause_ranks_first_across_scenarios() -> None:
             if d in comps:
                 assert comps.index(d) > comps.index(truth), (name, d, comps[:5])
         assert all(p.status != "failed" for p in result.phases), [p.error for p in result.phases]
-        assert seconds < 3.0, (name, seconds)  # ~0.15-0.5 s on a 2-CPU runner
         assert RcaResult.model_validate_json(result.model_dump_json()).hypotheses == result.hypotheses
         print(f"{name}: rank {ranks[name]}, top-1 confidence {result.hypotheses[0].confidence:.2f}")
     assert sum(r == 1 for r in ranks.values()) >= 6, ranks
@@ -62,7 +58,7 @@ def test_true_root_cause_ranks_first_across_scenarios() -> None:
 
 @pytest.mark.slow
 def test_top_hypothesis_is_supported_and_explained() -> None:
-    result, truth, _, _ = run("distractor_cpu")
+    result, truth, _ = run("distractor_cpu")
     top = result.top
     assert top is not None and top.component == truth
     assert top.status == HypothesisStatus.SUPPORTED and len(top.phases) >= 2
@@ -76,7 +72,7 @@ def test_top_hypothesis_is_supported_and_explained() -> None:
 def test_other_seeds_still_rank_the_root_first(seed: int) -> None:
     firsts = 0
     for name in SYMPTOMS:
-        result, truth, _, _ = run(name, seed)
+        result, truth, _ = run(name, seed)
         firsts += result.hypotheses[0].component == truth
     assert firsts >= 6
 

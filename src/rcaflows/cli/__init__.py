@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import sys
 
-from rcaflows.cli import _common, config, incidents, run  # noqa: F401  (register the commands)
+from rcaflows.cli import _common, config, db, detection, incidents, metrics, route, run, silences  # noqa: F401  (register the commands)
+from rcaflows.cli import postmortem as _postmortem  # noqa: F401  (rcaflows postmortem, actions)
+from rcaflows.cli import rank as _rank  # noqa: F401  (rcaflows rank)
 from rcaflows.cli._common import app
 from rcaflows.errors import RcaflowsError
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -136,3 +137,258 @@ def incidents_show(
     for run in runs:
         r.add_row(*run)
     _common.console.print(r)
+
+
+# -- lifecycle operations (acknowledge, assign, note, mitigate, resolve, reopen, merge, snooze) ------
+
+ActorOpt = Annotated[
+    str | None, typer.Option("--as", help="Who acts, e.g. user:alice (default: user:$USER).", show_default=False)
+]
+
+
+AtOpt = Annotated[
+    str | None,
+    typer.Option("--at", help="Record the operation at this UTC time (simulated demos, back-filling); default now."),
+]
+
+
+def _actor(actor: str | None) -> str:
+    import getpass
+
+    return actor or f"user:{getpass.getuser()}"
+
+
+def _duration(value: str | None, field: str) -> Any:
+    from rcaflows.timeutil import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise RcaflowsError(f"{field}: {exc}") from None
+
+
+def _apply(config: str | None, store: str | None, op: Callable[[Any, Any], Any], at: str | None = None) -> None:
+    """Run one lifecycle operation (given the session and its time) in one transaction; print the new state."""
+    from rcaflows.cli._common import parse_time
+    from rcaflows.incidents import incident_dict
+
+    try:
+        when = parse_time(at, "--at")
+        with open_store(config, store).session() as s:
+            inc = op(s, when)
+            view = incident_dict(inc)
+    except RcaflowsError as exc:
+        fail(exc)
+    _common.console.print(
+        f"{view['key']} {view['state']} [{view['severity']}/{view['priority']} → {view['team']}] {view['title']}",
+        highlight=False,
+        markup=False,
+    )
+
+
+@incidents_app.command("ack")
+def incidents_ack(
+    incident: Annotated[str, typer.Argument(help="Incident key or id.")],
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why / what you are doing.")] = "",
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Ack lapses after this (e.g. 30m); escalation then resumes.")
+    ] = None,
+    actor: ActorOpt = None,
+    at: AtOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Acknowledge an incident: pending escalation stops (until the optional expiry)."""
+    from rcaflows.incidents import acknowledge
+
+    try:
+        exp = _duration(expires, "--expires")
+    except RcaflowsError as exc:
+        fail(exc)
+    _apply(
+        config,
+        store,
+        lambda s, when: acknowledge(s, incident, _actor(actor), comment=comment, expires_in=exp, at=when),
+        at,
+    )
+
+
+@incidents_app.command("assign")
+def incidents_assign(
+    incident: Annotated[str, typer.Argument(help="Incident key or id.")],
+    assignee: Annotated[str, typer.Argument(help="Person taking it, e.g. alice.")],
+    team: Annotated[str | None, typer.Option("--team", help="Hand it to this team (a team of the config).")] = None,
+    actor: ActorOpt = None,
+    at: AtOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Assign an incident to a person, optionally handing it to another team."""
+    from rcaflows.config import load_config
+    from rcaflows.incidents import assign
+
+    if team is not None:
+        try:
+            teams = [t.name for t in load_config(config).teams]
+        except RcaflowsError as exc:
+            fail(exc)
+        if team not in teams:
+            fail(RcaflowsError(f"--team: unknown team {team!r}; expected one of {', '.join(teams)}"))
+    _apply(config, store, lambda s, when: assign(s, incident, assignee, _actor(actor), team=team, at=when), at)
+
+
+@incidents_app.command("note")
+def incidents_note(
+    incident: Annotated[str, typer.Argument(help="Incident key or id.")],
+    text: Annotated[str, typer.Argument(help="The note.")],
+    actor: ActorOpt = None,
+    at: AtOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Add a note to an incident's audit log."""
+    from rcaflows.incidents import note
+
+    _apply(config, store, lambda s, when: note(s, incident, text, _actor(actor), at=when), at)
+
+
+@incidents_app.command("mitigate")
+def incidents_mitigate(
+    incident: Annotated[str, typer.Argument(help="Incident key or id.")],
+    comment: Annotated[str, typer.Option("--comment", "-m", help="What contained the impact.")] = "",
+    actor: ActorOpt = None,
+    at: AtOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Mark an incident mitigated (impact contained, cause not necessarily fixed)."""
+    from rcaflows.incidents import mitigate
+
+    _apply(config, store, lambda s, when: mitigate(s, incident, _actor(actor), comment=comment, at=when), at)
+
+
+@incidents_app.command("resolve")
+def incidents_resolve(
+    incident: Annotated[str, typer.Argument(help="Incident key or id.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="fixed, mitigated, false_positive, benign, duplicate, expected, wont_fix.")
+    ] = "fixed",
+    comment: Annotated[str, typer.Option("--comment", "-m", help="What was done.")] = "",
+    actor: ActorOpt = None,
+    at: AtOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Resolve an incident with a resolution reason; every pending escalation step is cancelled."""
+    from rcaflows.incidents import resolve
+
+    _apply(
+        config, store, lambda s, when: resolve(s, incident, _actor(actor), reason=reason, comment=comment, at=when), at
+    )
+
+
+@incidents_app.command("reopen")
+def incidents_reopen(
+    incident: Annotated[str, typer.Argument(help="Incident key or id.")],
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why it is back.")] = "",
+    actor: ActorOpt = None,
+    at: AtOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Reopen a resolved incident; its escalation policy snapshot is planned again from now."""
+    from rcaflows.incidents import reopen
+
+    _apply(config, store, lambda s, when: reopen(s, incident, _actor(actor), comment=comment, at=when), at)
+
+
+@incidents_app.command("merge")
+def incidents_merge(
+    duplicate: Annotated[str, typer.Argument(help="The duplicate incident (resolved as duplicate).")],
+    into: Annotated[str, typer.Option("--into", help="The surviving incident.")],
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why they are one incident.")] = "",
+    actor: ActorOpt = None,
+    at: AtOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Merge a duplicate into a surviving incident; the duplicate keeps its events and links to the survivor."""
+    from rcaflows.incidents import merge
+
+    _apply(config, store, lambda s, when: merge(s, duplicate, into, _actor(actor), comment=comment, at=when)[1], at)
+
+
+@incidents_app.command("snooze")
+def incidents_snooze(
+    incident: Annotated[str, typer.Argument(help="Incident key or id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (required).")],
+    for_: Annotated[str | None, typer.Option("--for", help="Snooze length, e.g. 2h.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Snooze until this UTC time.")] = None,
+    actor: ActorOpt = None,
+    at: AtOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Snooze an incident: silence its fingerprint and hold its escalation until the expiry."""
+    from rcaflows.cli._common import parse_time
+    from rcaflows.incidents import snooze
+
+    try:
+        dur, end = _duration(for_, "--for"), parse_time(until, "--until")
+    except RcaflowsError as exc:
+        fail(exc)
+    _apply(
+        config,
+        store,
+        lambda s, when: snooze(s, incident, _actor(actor), reason=reason, duration=dur, until=end, at=when),
+        at,
+    )
+
+
+@incidents_app.command("severity")
+def incidents_severity(
+    incident: Annotated[str, typer.Argument(help="Incident key or id.")],
+    severity: Annotated[str, typer.Argument(help="critical, high, medium or low.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (required; audited).")],
+    priority: Annotated[str | None, typer.Option("--priority", help="P1..P5 (default: unchanged).")] = None,
+    actor: ActorOpt = None,
+    at: AtOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Override severity (and priority) by hand; the override is pinned against re-triage."""
+    from rcaflows.incidents import set_severity
+
+    _apply(
+        config,
+        store,
+        lambda s, when: set_severity(s, incident, severity, _actor(actor), reason=reason, priority=priority, at=when),
+        at,
+    )
+
+
+@incidents_app.command("escalations")
+def incidents_escalations(
+    incident: Annotated[str, typer.Argument(help="Incident key or id.")],
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Show an incident's planned escalation steps and their status."""
+    from rcaflows.incidents import get_incident
+    from rcaflows.triage.escalation import step_dict, steps_of
+
+    try:
+        with open_store(config, store).session(readonly=True) as s:
+            inc = get_incident(s, incident)
+            key, policy = inc.key, (inc.details.get("escalation") or {}).get("policy")
+            rows = [step_dict(st) for st in steps_of(s, inc)]
+    except RcaflowsError as exc:
+        fail(exc)
+    t = Table(title=f"{key} escalation (policy {policy or 'none'})")
+    for col in ("level", "kind", "due", "status", "targets", "reason"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(str(r["level"]), r["kind"], r["due_at"][:16], r["status"], ", ".join(r["targets"]), r["reason"])
+    _common.console.print(t)

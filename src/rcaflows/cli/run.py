@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -31,6 +32,14 @@ def demo(
     keep: Annotated[bool, typer.Option(help="Keep the incidents of earlier demo runs.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's run logs.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the outcome table as JSON.")] = None,
+    sources: Annotated[
+        str,
+        typer.Option(help="'simulator' (in memory) or 'prometheus' (exported to Prometheus + Parquet + OpenLineage)."),
+    ] = "simulator",
+    prometheus_url: Annotated[
+        str | None,
+        typer.Option(help="With --sources prometheus: a server holding the exported series; default: launch one."),
+    ] = None,
 ) -> None:
     """Run detection and RCA on the bundled demo system, one simulated world per scenario."""
     prefect_env(verbose)
@@ -51,7 +60,20 @@ def demo(
         Path(db).unlink()
         shutil.rmtree(cfg.rca.reports_dir, ignore_errors=True)
     _common.console.print(f"[bold]rcaflows demo[/bold]: {cfg.system.description}; detection at {DEMO_END.isoformat()}")
-    with _common.console.status("starting Prefect's local API …") as status:
+    if sources not in ("simulator", "prometheus"):
+        fail(ConfigError(f"--sources: unknown value {sources!r}; expected 'simulator' or 'prometheus'"))
+    with contextlib.ExitStack() as stack, _common.console.status("starting Prefect's local API …") as status:
+        configs: dict[str, Path] = {}
+        if sources == "prometheus":
+            from rcaflows.demo.export import exported_demo
+
+            status.update("exporting the demo worlds to Prometheus, Parquet and OpenLineage …")
+            try:
+                exported = Path(cfg.rca.reports_dir).parent / "exported"
+                configs = stack.enter_context(exported_demo(names, exported, prometheus_url))
+            except RcaflowsError as exc:
+                fail(exc)
+            _common.console.print(f"sources: Prometheus + Parquet + OpenLineage exported to {exported}/")
         from flows.detection import detection
 
         outcomes = []
@@ -60,7 +82,10 @@ def demo(
                 status.update(f"[{i}/{len(names)}] {name}: detection + RCA …")
                 t0 = time.perf_counter()
                 try:
-                    result = detection(at=DEMO_END, scenario=name)
+                    if name in configs:
+                        result = detection(config=str(configs[name]), at=DEMO_END)
+                    else:
+                        result = detection(at=DEMO_END, scenario=name)
                 except RcaflowsError as exc:
                     fail(exc)
                 outcome = evaluate(simulate(name).truth, result)

@@ -143,14 +143,43 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
             ("routing", "default_team"),
             f"unknown team {cfg.routing.default_team!r}; expected one of {sorted(teams)}",
         )
+    yield from dupes([p.name for p in cfg.escalation], ("escalation",), "escalation policy")
     for i, p in enumerate(cfg.escalation):
         afters = [lvl.after for lvl in p.levels]
         if afters != sorted(afters):
             yield ("escalation", i, "levels"), "levels must be in increasing order of 'after'"
-        for j, lvl in enumerate(p.levels):
-            for k, ch in enumerate(lvl.notify):
-                if ch not in channels:
-                    yield ("escalation", i, "levels", j, "notify", k), f"unknown channel {ch!r}"
+        targets: list[tuple[Path_, str]] = [
+            (("escalation", i, "levels", j, "notify", k), tgt)
+            for j, lvl in enumerate(p.levels)
+            for k, tgt in enumerate(lvl.notify)
+        ]
+        for fld in ("immediate", "management", "coordinator", "executive"):
+            targets += [(("escalation", i, fld, k), tgt) for k, tgt in enumerate(getattr(p, fld))]
+        for path, tgt in targets:
+            if tgt.startswith("team:"):
+                if tgt[5:] not in teams:
+                    yield path, f"unknown team {tgt[5:]!r} in target {tgt!r}; expected one of {sorted(teams)}"
+            elif tgt not in channels:
+                yield path, f"unknown channel {tgt!r}; declare it under 'notifications' or write 'team:<name>'"
+        for fld, when in (("management", "unresolved_after"), ("coordinator", "coordinator_at")):
+            if getattr(p, when) is not None and not getattr(p, fld):
+                yield ("escalation", i, fld), f"'{when}' is set but '{fld}' names no target"
+        if p.executive_for and not p.executive:
+            yield ("escalation", i, "executive"), "'executive_for' is set but 'executive' names no target"
+        if p.then is not None and p.then not in policies:
+            yield ("escalation", i, "then"), f"unknown escalation policy {p.then!r}; expected one of {sorted(policies)}"
+    chain = nx.DiGraph([(p.name, p.then) for p in cfg.escalation if p.then is not None and p.then in policies])
+    if chain.number_of_edges() and not nx.is_directed_acyclic_graph(chain):
+        loop = [u for u, _ in nx.find_cycle(chain)]
+        first = next(i for i, p in enumerate(cfg.escalation) if p.name == loop[0])
+        yield (
+            ("escalation", first, "then"),
+            f"escalation policies form a cycle ({' -> '.join([*loop, loop[0]])}); break it",
+        )
+    from rcaflows.triage.policy import unreachable_rules  # the routing semantics live in triage
+
+    for i, why in unreachable_rules(cfg.routing.rules):
+        yield ("routing", "rules", i), why
     if not cfg.sources:
         yield ("sources",), "at least one source is required"
 

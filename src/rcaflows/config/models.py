@@ -10,7 +10,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rcaflows.timeutil import Duration
 from rcaflows.vocab import IncidentType, Severity
@@ -33,9 +33,35 @@ class StoreConfig(_Model):
     )
 
 
+class ExecutionConfig(_Model):
+    """Where the detection scan's tasks run: in-process threads or a Dask cluster."""
+
+    task_runner: Literal["thread", "dask"] = Field(
+        "thread",
+        description="Prefect task runner of the sharded scan and the RCA phases: 'thread' (in-process) or 'dask'.",
+    )
+    dask_address: str | None = Field(
+        None,
+        description="Scheduler address of an existing Dask cluster (e.g. 'tcp://dask-scheduler:8786'); "
+        "empty with task_runner 'dask' starts a LocalCluster for the run.",
+    )
+    dask_workers: int = Field(
+        2, ge=1, le=1024, description="Workers of the LocalCluster started when no address is set."
+    )
+    shards: int = Field(
+        1,
+        ge=1,
+        le=10_000,
+        description="Metric shards of the hourly scan: the metric detectors run once per shard (one task each), "
+        "the whole-frame detectors once; 1 runs the scan as a single task.",
+    )
+
+
 class SourceConfig(_Model):
     name: str = Field(description="Name of this source, used in logs and reports.")
-    kind: str = Field(description="Source implementation from the registry: 'demo' or 'files'.")
+    kind: str = Field(
+        description="Source implementation from the registry: demo, files, prometheus, parquet, duckdb or changes."
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="Options passed to the source.")
     retries: int = Field(2, ge=0, le=10, description="Retries of a failed read before the source is skipped.")
 
@@ -244,6 +270,36 @@ class DetectorsConfig(_Model):
     integration_dependency: IntegrationDetector = Field(
         default_factory=IntegrationDetector, description="Upstream/downstream dependency health."
     )
+    fdr_alpha: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="False-discovery rate across all checks of one run (Benjamini-Hochberg): a check with a "
+        "p-value, or a robust z converted to one (normal tail), fails only when its effect passes the "
+        "detector's threshold and its adjusted p is below this.",
+    )
+
+
+class AlertingConfig(_Model):
+    """When a failing candidate becomes an incident: pending period and inhibition (``for:``-style)."""
+
+    pending_failures: int = Field(
+        1, ge=1, description="M: failing runs, out of the last N, before an incident opens (Prometheus 'for:')."
+    )
+    pending_runs: int = Field(1, ge=1, description="N: detection runs looked back over; M=N=1 opens at once.")
+    inhibit: bool = Field(
+        True,
+        description="Let a data-pipeline, missing-data or data-quality incident suppress the model-quality "
+        "and bias incidents it explains downstream in the lineage graph.",
+    )
+
+    @model_validator(mode="after")
+    def _m_within_n(self) -> AlertingConfig:
+        if self.pending_failures > self.pending_runs:
+            raise ValueError(
+                f"pending_failures ({self.pending_failures}) must not exceed pending_runs ({self.pending_runs})"
+            )
+        return self
 
 
 class TeamConfig(_Model):
@@ -273,13 +329,42 @@ class RoutingConfig(_Model):
 
 
 class EscalationLevel(_Model):
-    after: Duration = Field(description="Unacknowledged time after which this level fires.")
-    notify: list[str] = Field(description="Channels notified at this level.")
+    after: Duration = Field(description="Unacknowledged time (from detection) after which this level fires.")
+    notify: list[str] = Field(description="Targets: channel names, or 'team:<name>' for a team's channels.")
+    page: bool = Field(True, description="A page (never sent for 'suspected' incidents) rather than a notice.")
 
 
 class EscalationPolicy(_Model):
+    """How an incident escalates; copied onto the incident when it opens, so edits never reach open ones."""
+
     name: str = Field(description="Policy name.")
-    levels: list[EscalationLevel] = Field(description="Levels in order of 'after'.")
+    levels: list[EscalationLevel] = Field(
+        default_factory=list, description="Time-based levels in order of 'after'; an acknowledgement cancels them."
+    )
+    page_at_once: Severity | None = Field(
+        Severity.CRITICAL, description="At this severity or worse, page at once (None: never)."
+    )
+    immediate: list[str] = Field(
+        default_factory=list, description="Targets of the immediate page (empty: the first level's targets)."
+    )
+    unresolved_after: Duration | None = Field(
+        None, description="Unresolved time after which management is told (cancelled only by resolution)."
+    )
+    management: list[str] = Field(default_factory=list, description="Targets told when 'unresolved_after' passes.")
+    coordinator_at: int | None = Field(
+        None, ge=2, description="Components or teams involved at or above which a cross-team coordinator is called."
+    )
+    coordinator: list[str] = Field(default_factory=list, description="Targets of the cross-team coordinator call.")
+    executive_for: list[Literal["compliance", "revenue"]] = Field(
+        default_factory=list, description="Business impacts that send an executive notice at once."
+    )
+    executive: list[str] = Field(default_factory=list, description="Targets of the executive notice.")
+    revenue_at: float = Field(
+        0.9, ge=0, le=1, description="Business-impact factor at or above which an incident counts as revenue impact."
+    )
+    then: str | None = Field(
+        None, description="Policy whose levels continue after this one's last level (must not form a cycle)."
+    )
 
 
 class ChannelKind(StrEnum):
@@ -296,23 +381,145 @@ class ChannelConfig(_Model):
     url_env: str | None = Field(None, description="Environment variable holding the webhook URL (never the URL).")
     to: list[str] = Field(default_factory=list, description="Email recipients.")
     path: str | None = Field(None, description="File the 'file' channel appends to.")
+    url_secret_block: str | None = Field(
+        None, description="Prefect Secret block holding the webhook URL (used when url_env is unset or empty)."
+    )
+    token_env: str | None = Field(
+        None,
+        description="slack: environment variable holding a bot token; with it (and slack_channel) the first "
+        "message is posted with chat.postMessage and later ones edit it with chat.update.",
+    )
+    api_url: str = Field("https://slack.com/api", description="slack: base URL of the Web API (chat.update).")
+    slack_channel: str | None = Field(None, description="slack: channel id to post to with the bot token.")
+    smtp_host: str | None = Field(None, description="email: SMTP server host.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="email: SMTP server port.")
+    smtp_starttls: bool = Field(True, description="email: upgrade the connection with STARTTLS when offered.")
+    smtp_from: str | None = Field(None, description="email: sender address.")
+    username_env: str | None = Field(None, description="email: environment variable holding the SMTP user name.")
+    password_env: str | None = Field(None, description="email: environment variable holding the SMTP password.")
+    password_secret_block: str | None = Field(
+        None, description="email: Prefect Secret block holding the SMTP password (when password_env is unset)."
+    )
+    timeout: float = Field(10.0, gt=0, le=120, description="Seconds one delivery attempt may take.")
+    retries: int = Field(3, ge=0, le=10, description="Retries of a failed delivery (transient errors only).")
+    backoff: float = Field(
+        1.0, ge=0, le=60, description="Seconds before the first retry; doubled each retry, capped at 30 s."
+    )
+
+    @model_validator(mode="after")
+    def _transport_fields(self) -> ChannelConfig:
+        kind = self.kind
+        if kind is ChannelKind.FILE and not self.path:
+            raise ValueError(f"channel {self.name!r}: kind 'file' needs 'path'")
+        if kind is ChannelKind.WEBHOOK and not (self.url_env or self.url_secret_block):
+            raise ValueError(f"channel {self.name!r}: kind 'webhook' needs 'url_env' or 'url_secret_block'")
+        if kind is ChannelKind.SLACK and not (
+            self.url_env or self.url_secret_block or (self.token_env and self.slack_channel)
+        ):
+            raise ValueError(
+                f"channel {self.name!r}: kind 'slack' needs 'url_env' / 'url_secret_block' (incoming webhook) "
+                "or 'token_env' with 'slack_channel' (Web API)"
+            )
+        if kind is ChannelKind.EMAIL:
+            missing = [f for f in ("smtp_host", "smtp_from") if not getattr(self, f)] + ([] if self.to else ["to"])
+            if missing:
+                raise ValueError(f"channel {self.name!r}: kind 'email' needs {', '.join(missing)}")
+        return self
+
+
+class ImpactWeights(_Model):
+    """Weights of the four impact factors (each factor is in [0, 1]); only their ratios matter."""
+
+    business: float = Field(0.25, ge=0, description="Model tier, and whether the model or a consumer is hit.")
+    user: float = Field(0.25, ge=0, description="Share of user-facing entry points in the blast radius.")
+    system: float = Field(0.25, ge=0, description="Number of components involved (saturates at full_system_at).")
+    compliance: float = Field(0.25, ge=0, description="Regulatory exposure (incident types in compliance_types).")
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> ImpactWeights:
+        if self.business + self.user + self.system + self.compliance <= 0:
+            raise ValueError("at least one impact weight must be positive")
+        return self
+
+
+def _default_impact_weights() -> dict[IncidentType, ImpactWeights]:
+    t = IncidentType
+    return {
+        t.QUALITY_DEGRADATION: ImpactWeights(business=0.5, user=0.3, system=0.2, compliance=0.0),
+        t.BIAS_FAIRNESS: ImpactWeights(business=0.2, user=0.2, system=0.1, compliance=0.5),
+        t.PERFORMANCE_AVAILABILITY: ImpactWeights(business=0.3, user=0.5, system=0.2, compliance=0.0),
+        t.DATA_QUALITY: ImpactWeights(business=0.3, user=0.2, system=0.5, compliance=0.0),
+        t.SECURITY_ADVERSARIAL: ImpactWeights(business=0.4, user=0.3, system=0.3, compliance=0.0),
+        t.INTEGRATION_DEPENDENCY: ImpactWeights(business=0.3, user=0.4, system=0.3, compliance=0.0),
+    }
 
 
 class SeverityConfig(_Model):
-    default: dict[IncidentType, Severity] = Field(
-        default_factory=lambda: {
-            IncidentType.QUALITY_DEGRADATION: Severity.HIGH,
-            IncidentType.BIAS_FAIRNESS: Severity.HIGH,
-            IncidentType.PERFORMANCE_AVAILABILITY: Severity.HIGH,
-            IncidentType.DATA_QUALITY: Severity.MEDIUM,
-            IncidentType.SECURITY_ADVERSARIAL: Severity.HIGH,
-            IncidentType.INTEGRATION_DEPENDENCY: Severity.MEDIUM,
-        },
-        description="Severity of a failing check per incident type before magnitude adjusts it.",
+    """Severity = check score x weighted mean of the impact factors, cut at the thresholds."""
+
+    weights: dict[IncidentType, ImpactWeights] = Field(
+        default_factory=_default_impact_weights,
+        description="Impact-factor weights per incident type; a type left out weighs the factors equally.",
     )
-    escalate_at_score: float = Field(
-        0.9, ge=0, le=1, description="Check score at or above which severity is raised one step."
+    critical_at: float = Field(0.7, gt=0, le=1, description="Impact at or above which severity is critical.")
+    high_at: float = Field(0.45, gt=0, le=1, description="Impact at or above which severity is high.")
+    medium_at: float = Field(0.2, gt=0, le=1, description="Impact at or above which severity is medium (else low).")
+    business_by_tier: list[float] = Field(
+        default_factory=lambda: [1.0, 0.6, 0.3],
+        min_length=3,
+        max_length=3,
+        description="Business factor of a model of tier 1, 2, 3 (halved when neither model nor consumer is hit).",
     )
+    full_system_at: int = Field(4, ge=1, description="Components involved at which the system factor reaches 1.")
+    compliance_types: list[IncidentType] = Field(
+        default_factory=lambda: [IncidentType.BIAS_FAIRNESS],
+        description="Incident types with compliance exposure (compliance factor 1, else 0).",
+    )
+    suspected_below: float = Field(
+        0.6, ge=0, le=1, description="Check score below which an incident is only 'suspected' and never pages."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SeverityConfig:
+        if not self.critical_at > self.high_at > self.medium_at:
+            raise ValueError("thresholds must satisfy critical_at > high_at > medium_at")
+        return self
+
+
+class UrgencyWeights(_Model):
+    """Weights of the four urgency factors (each in [0, 1])."""
+
+    tier: float = Field(0.25, ge=0, description="Model business tier (tier 1 = 1, tier 2 = 0.5, tier 3 = 0).")
+    traffic: float = Field(0.25, ge=0, description="Share of user-facing traffic affected (the user factor).")
+    sla: float = Field(0.25, ge=0, description="1 when an SLA/SLO is at stake (sla_types or an 'slo_burn' check).")
+    time: float = Field(0.25, ge=0, description="Time sensitivity of the incident type.")
+
+
+def _default_time_sensitivity() -> dict[IncidentType, float]:
+    t = IncidentType
+    return {
+        t.QUALITY_DEGRADATION: 0.5,
+        t.BIAS_FAIRNESS: 0.3,
+        t.PERFORMANCE_AVAILABILITY: 1.0,
+        t.DATA_QUALITY: 0.5,
+        t.SECURITY_ADVERSARIAL: 1.0,
+        t.INTEGRATION_DEPENDENCY: 0.7,
+    }
+
+
+class PriorityConfig(_Model):
+    """Priority = severity rank + 0/1/2 steps for high/medium/low urgency, P1..P5."""
+
+    weights: UrgencyWeights = Field(default_factory=UrgencyWeights, description="Urgency-factor weights.")
+    sla_types: list[IncidentType] = Field(
+        default_factory=lambda: [IncidentType.PERFORMANCE_AVAILABILITY, IncidentType.INTEGRATION_DEPENDENCY],
+        description="Incident types that put an SLA at stake.",
+    )
+    time_sensitivity: dict[IncidentType, float] = Field(
+        default_factory=_default_time_sensitivity, description="Time sensitivity per incident type in [0, 1]."
+    )
+    high_urgency_at: float = Field(0.6, ge=0, le=1, description="Urgency at or above which severity maps 1:1.")
+    medium_urgency_at: float = Field(0.3, ge=0, le=1, description="Urgency at or above which priority drops one step.")
 
 
 class RcaConfig(_Model):
@@ -340,12 +547,19 @@ class SystemConfig(_Model):
     lineage: LineageConfig = Field(default_factory=LineageConfig, description="Data lineage graph.")
     model: ModelConfig | None = Field(None, description="The model under monitoring, if any.")
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig, description="Detector settings.")
-    severity: SeverityConfig = Field(default_factory=SeverityConfig, description="Severity defaults.")
+    severity: SeverityConfig = Field(default_factory=SeverityConfig, description="Impact weights and thresholds.")
+    priority: PriorityConfig = Field(default_factory=PriorityConfig, description="Urgency weights and cuts.")
     teams: list[TeamConfig] = Field(description="Teams that receive incidents.")
     routing: RoutingConfig = Field(description="Routing rules.")
     escalation: list[EscalationPolicy] = Field(default_factory=list, description="Escalation policies.")
     notifications: list[ChannelConfig] = Field(default_factory=list, description="Notification channels.")
     rca: RcaConfig = Field(default_factory=RcaConfig, description="Root-cause analysis settings.")
+    alerting: AlertingConfig = Field(
+        default_factory=AlertingConfig, description="Pending period and inhibition before incidents open."
+    )
+    execution: ExecutionConfig = Field(
+        default_factory=ExecutionConfig, description="Task runner (threads or Dask) and metric sharding of the scan."
+    )
 
     def component(self, name: str) -> ComponentConfig | None:
         """Return the component called ``name``, if declared."""

@@ -39,7 +39,9 @@ def evaluate(truth: Any, result: dict[str, Any]) -> ScenarioOutcome:
     """
     expected = [str(t) for t in truth.incident_types]
     opened = [i for i in result["incidents"] if i["created"]]
-    found = sorted({i["type"] for i in opened})
+    # An inhibited candidate was detected and explained by an opened incident, so it counts.
+    inhibited = {c["type"] for c in result.get("suppressed", []) if c.get("reason") == "inhibition"}
+    found = sorted({i["type"] for i in opened} | inhibited)
     investigations = {inv.get("incident"): inv for inv in result.get("investigations", [])}
     primary = None
     for t in expected:

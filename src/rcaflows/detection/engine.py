@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Mapping
 from datetime import datetime
 
 import networkx as nx
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from rcaflows.config import lineage_graph, topology_graph
 from rcaflows.config.models import SystemConfig
-from rcaflows.data import Window
+from rcaflows.data import MonitoringData, Window
 from rcaflows.detection import detectors as _detectors  # noqa: F401  (registers the six detectors)
 from rcaflows.detection.base import DETECTORS, Detector, detector_settings
 from rcaflows.detection.models import CheckResult
+from rcaflows.detection.policy import apply_fdr
 from rcaflows.vocab import CheckStatus, IncidentType
 
 #: Readable name of a failure per subtype, used in candidate titles.
@@ -56,6 +60,8 @@ class DetectionReport(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list, description="Every check of every detector.")
     errors: list[str] = Field(default_factory=list, description="Detectors that raised, with the error.")
     seconds: dict[str, float] = Field(default_factory=dict, description="Wall time per detector.")
+    fdr_tested: int = Field(0, description="Checks in the run's Benjamini-Hochberg family.")
+    fdr_demoted: int = Field(0, description="Failing checks held back to 'warn' by the FDR control.")
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -88,7 +94,11 @@ class IncidentCandidate(BaseModel):
 
 
 def run_detection(
-    config: SystemConfig, window: Window, detectors: Mapping[str, Detector] | None = None
+    config: SystemConfig,
+    window: Window,
+    detectors: Mapping[str, Detector] | None = None,
+    *,
+    control_fdr: bool = True,
 ) -> DetectionReport:
     """Run every enabled detector over ``window``; a detector that raises is named in ``errors``.
 
@@ -96,6 +106,8 @@ def run_detection(
         config: the monitored system.
         window: reference and current data.
         detectors: detectors to run, keyed by incident type; default :data:`DETECTORS`.
+        control_fdr: apply the run's FDR control; off for one part of a sharded scan, whose
+            merge (:func:`merge_reports`) controls it once over the whole family.
     """
     report = DetectionReport(window_start=window.current.start, window_end=window.current.end)
     for key, det in (detectors if detectors is not None else DETECTORS).items():
@@ -111,6 +123,10 @@ def run_detection(
         except Exception as exc:  # one broken detector must not stop the others
             report.errors.append(f"{det.name} ({key}): {type(exc).__name__}: {exc}")
         report.seconds[det.name] = round(time.perf_counter() - t0, 4)
+    if not control_fdr:
+        return report
+    fdr = apply_fdr(report.checks, config.detectors.fdr_alpha)
+    report.checks, report.fdr_tested, report.fdr_demoted = fdr.checks, fdr.tested, fdr.demoted
     return report
 
 
@@ -212,3 +228,77 @@ def _candidate(
         components=ordered,
         fingerprint=f"{config.system.name}:{itype}:{component}:{top.subtype}",
     )
+
+
+# -- sharded scan: the metric detectors per shard of components, the others once, merged -------
+
+#: Detectors whose checks each look at one declared metric series: they can run per shard.
+METRIC_DETECTORS: tuple[str, ...] = (
+    str(IncidentType.PERFORMANCE_AVAILABILITY),
+    str(IncidentType.INTEGRATION_DEPENDENCY),
+)
+
+
+def shard_of(components: pd.Series, shards: int) -> np.ndarray:
+    """Return the shard of each component: crc32 of its name mod ``shards``, the same in every process."""
+    names = pd.unique(components)
+    codes = np.array([zlib.crc32(str(n).encode()) % shards for n in names], dtype=np.int64)
+    return codes[pd.Index(names).get_indexer(components)]
+
+
+def shard_scan(config: SystemConfig, window: Window, shards: int) -> list[tuple[SystemConfig, Window]]:
+    """Split the metric scan into ``shards`` parts by component; each holds its metric specs and series only.
+
+    A component's metrics stay together (checks such as the SLO burn read several of them); parts
+    without a declared metric are left out. Predictions, batches and changes are not copied: the
+    metric detectors do not read them.
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
+    spec_shard = shard_of(pd.Series([m.component for m in config.metrics], dtype=object), shards)
+    ref, cur = window.reference.metrics, window.current.metrics
+    ref_shard, cur_shard = shard_of(ref["component"], shards), shard_of(cur["component"], shards)
+    parts = []
+    for k in range(shards):
+        specs = [m for m, sk in zip(config.metrics, spec_shard, strict=True) if sk == k]
+        if not specs:
+            continue
+        part = Window(
+            reference=MonitoringData(window.reference.start, window.reference.end, metrics=ref.loc[ref_shard == k]),
+            current=MonitoringData(window.current.start, window.current.end, metrics=cur.loc[cur_shard == k]),
+        )
+        parts.append((config.model_copy(update={"metrics": specs}), part))
+    return parts
+
+
+def whole_frame_detectors() -> dict[str, Detector]:
+    """Return the registered detectors that need whole frames (everything but :data:`METRIC_DETECTORS`)."""
+    return {k: d for k, d in DETECTORS.items() if k not in METRIC_DETECTORS}
+
+
+def metric_detectors() -> dict[str, Detector]:
+    """Return the registered detectors that can run per metric shard."""
+    return {k: d for k, d in DETECTORS.items() if k in METRIC_DETECTORS}
+
+
+def merge_reports(config: SystemConfig, window: Window, parts: list[DetectionReport]) -> DetectionReport:
+    """Merge the reports of a sharded scan and apply the FDR control once over all their checks."""
+    report = DetectionReport(window_start=window.current.start, window_end=window.current.end)
+    for part in parts:
+        report.checks.extend(part.checks)
+        report.errors.extend(e for e in part.errors if e not in report.errors)
+        for name, secs in part.seconds.items():
+            report.seconds[name] = round(report.seconds.get(name, 0.0) + secs, 4)
+    fdr = apply_fdr(report.checks, config.detectors.fdr_alpha)
+    report.checks, report.fdr_tested, report.fdr_demoted = fdr.checks, fdr.tested, fdr.demoted
+    return report
+
+
+def run_detection_sharded(config: SystemConfig, window: Window, shards: int) -> DetectionReport:
+    """Run the scan in ``shards`` metric shards plus one whole-frame pass, in this process, and merge.
+
+    The same result as :func:`run_detection`; ``flows.scaleout`` runs the parts as tasks instead.
+    """
+    parts = [run_detection(c, w, metric_detectors(), control_fdr=False) for c, w in shard_scan(config, window, shards)]
+    parts.append(run_detection(config, window, whole_frame_detectors(), control_fdr=False))
+    return merge_reports(config, window, parts)

@@ -15,12 +15,13 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -28,8 +29,8 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from rcaflows.errors import RcaflowsError, StoreError
-from rcaflows.incidents.models import Base
 
+T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _READONLY = "rcaflows_readonly"
 
@@ -55,6 +56,18 @@ def _finite(value: Any) -> Any:
     return value
 
 
+class StoreDisconnectedError(StoreError):
+    """The database connection was lost before commit: nothing was written; safe to repeat."""
+
+
+class StoreCommitUnknownError(StoreError):
+    """The database connection was lost during COMMIT: the unit may or may not have been applied."""
+
+
+class _UnstorableJSONError(TypeError):
+    """A value a JSON column cannot hold; raised inside the driver (psycopg dumps JSON itself)."""
+
+
 def _json_default(value: Any) -> Any:
     """Encode the non-JSON values evidence commonly holds; refuse anything else loudly."""
     if isinstance(value, datetime | date):
@@ -67,7 +80,7 @@ def _json_default(value: Any) -> Any:
         return _finite(value.model_dump(mode="json"))
     if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars and arrays
         return _finite(value.tolist())
-    raise TypeError(f"cannot store a {type(value).__name__} in a JSON column: {value!r}")
+    raise _UnstorableJSONError(f"cannot store a {type(value).__name__} in a JSON column: {value!r}")
 
 
 def _json_dumps(value: Any) -> str:
@@ -149,6 +162,7 @@ class Store:
         )
         self._created = False
         self._create_lock = threading.Lock()
+        self.schema_action: str | None = None  # what create_all did: "created", "upgraded" or "current"
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -168,12 +182,18 @@ class Store:
             cls._cache.clear()
 
     def create_all(self) -> None:
-        """Create the tables (and the audit-log triggers) that do not exist yet."""
+        """Bring the database to the current schema: create + stamp it if empty, else migrate.
+
+        See :mod:`rcaflows.incidents.migrations` for why an empty database is created from the
+        models and stamped rather than migrated step by step.
+        """
+        from rcaflows.incidents.migrations import ensure_schema
+
         with self._create_lock:
             if self._created:
                 return
             try:
-                Base.metadata.create_all(self.engine)
+                self.schema_action = ensure_schema(self.engine)
             except exc.SQLAlchemyError as e:
                 raise StoreError(f"cannot create the schema of incident store {self.masked_url}: {e}") from e
             self._created = True
@@ -193,14 +213,49 @@ class Store:
         with factory() as session:
             if readonly:
                 event.listen(session, "before_flush", _refuse_flush)
+            committing = False
             try:
                 yield session
+                session.flush()  # a lost connection up to here rolled everything back: retryable
+                committing = True
                 session.commit()
             except BaseException as e:
                 session.rollback()
-                if isinstance(e, exc.SQLAlchemyError) and not isinstance(e, RcaflowsError):
+                if isinstance(e, exc.DBAPIError) and (e.connection_invalidated or _connect_failed(e)):
+                    if committing:
+                        raise StoreCommitUnknownError(
+                            f"incident store {self.masked_url}: the connection was lost during COMMIT, so the "
+                            f"unit of work may or may not have been applied; check before repeating it ({e.orig})"
+                        ) from e
+                    raise StoreDisconnectedError(
+                        f"incident store {self.masked_url}: the connection was lost before commit; nothing of "
+                        f"this unit of work was written and it is safe to repeat ({e.orig})"
+                    ) from e
+                if isinstance(e, exc.SQLAlchemyError | _UnstorableJSONError) and not isinstance(e, RcaflowsError):
                     raise StoreError(f"incident store {self.masked_url}: {e}") from e
                 raise
+
+    def run(self, unit: Callable[[Session], T], *, attempts: int = 5, readonly: bool = False) -> T:
+        """Run ``unit(session)`` as one transaction, repeating it if the connection is lost before commit.
+
+        A unit that lost its connection before COMMIT left nothing behind (the server rolled it
+        back), so repeating it cannot duplicate anything; a connection lost *during* COMMIT is
+        ambiguous and is raised, never retried. ``unit`` must not have side effects outside the
+        session (no notifications), as it may run up to ``attempts`` times.
+
+        Raises:
+            StoreDisconnectedError: If every attempt lost its connection.
+            StoreCommitUnknownError: If the connection died during COMMIT.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session(readonly=readonly) as session:
+                    return unit(session)
+            except StoreDisconnectedError:
+                if attempt >= attempts:
+                    raise
+                time.sleep(min(0.1 * 2**attempt, 2.0))  # 0.2 .. 1.6 s: let a restarting server come back
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -208,6 +263,14 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.masked_url!r})"
+
+
+_CONNECT_FAILURES = ("connection failed", "connection refused", "the database system is starting up")
+
+
+def _connect_failed(e: exc.DBAPIError) -> bool:
+    """Return True if no connection could be made (a restarting server): nothing was sent, safe to repeat."""
+    return isinstance(e, exc.OperationalError) and any(m in str(e.orig).lower() for m in _CONNECT_FAILURES)
 
 
 def _refuse_flush(session: Session, _flush_context: Any, _instances: Any) -> None:

@@ -10,6 +10,10 @@
     resolve       detected, triaged, acknowledged, investigating, mitigated resolved
     close         resolved                                                  closed
     reopen        resolved                                                  triaged
+    unacknowledge acknowledged                                              triaged  (an ack's expiry lapsed)
+
+Operations that change no state (assign, note, snooze, set_severity, merge) are guarded by
+:data:`OPERATIONS` (the states each is allowed in) and checked with :func:`check_operation`.
 
 Anything else is refused with :class:`~rcaflows.errors.TransitionError`: acknowledging a
 resolved incident is an error, never an implicit re-open (Grafana OnCall #3161).
@@ -46,6 +50,17 @@ class Action(StrEnum):
     RESOLVE = "resolve"
     CLOSE = "close"
     REOPEN = "reopen"
+    UNACKNOWLEDGE = "unacknowledge"
+
+
+class Operation(StrEnum):
+    """What a person does to an incident without changing its state."""
+
+    ASSIGN = "assign"
+    NOTE = "note"
+    SNOOZE = "snooze"
+    SET_SEVERITY = "set_severity"
+    MERGE = "merge"  # the survivor's side of a merge; the duplicate is resolved as a transition
 
 
 class Transition(NamedTuple):
@@ -66,6 +81,16 @@ TRANSITIONS: Mapping[Action, Transition] = {
     ),
     Action.CLOSE: Transition(frozenset({_S.RESOLVED}), _S.CLOSED),
     Action.REOPEN: Transition(frozenset({_S.RESOLVED}), _S.TRIAGED),
+    Action.UNACKNOWLEDGE: Transition(frozenset({_S.ACKNOWLEDGED}), _S.TRIAGED),
+}
+
+_OPEN = frozenset({_S.DETECTED, _S.TRIAGED, _S.ACKNOWLEDGED, _S.INVESTIGATING, _S.MITIGATED})
+OPERATIONS: Mapping[Operation, frozenset[IncidentState]] = {
+    Operation.ASSIGN: _OPEN,
+    Operation.NOTE: frozenset(IncidentState),
+    Operation.SNOOZE: _OPEN - {_S.MITIGATED},
+    Operation.SET_SEVERITY: _OPEN,
+    Operation.MERGE: _OPEN,
 }
 
 # States whose timestamp is set on every entry (and cleared on reopen); all others keep the first.
@@ -112,6 +137,24 @@ def check(state: IncidentState | str, action: Action | str, *, subject: str = "t
             f"cannot {act.value} {subject}: it is {current.value}; {act.value} is allowed from {allowed}"
         )
     return t.to_state
+
+
+def check_operation(state: IncidentState | str, operation: Operation | str, *, subject: str = "the incident") -> None:
+    """Refuse ``operation`` unless it is allowed in ``state``.
+
+    Raises:
+        TransitionError: If ``operation`` is unknown or not allowed in ``state``.
+    """
+    try:
+        op = Operation(operation)
+    except ValueError:
+        raise TransitionError(
+            f"unknown operation {operation!r} for {subject}; expected one of {', '.join(o.value for o in Operation)}"
+        ) from None
+    current = IncidentState(state)
+    if current not in OPERATIONS[op]:
+        allowed = ", ".join(s.value for s in _ordered(OPERATIONS[op]))
+        raise TransitionError(f"cannot {op.value} {subject}: it is {current.value}; {op.value} is allowed in {allowed}")
 
 
 def timestamp_updates(

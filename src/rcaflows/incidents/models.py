@@ -39,6 +39,7 @@ class EventKind(StrEnum):
     REPORT = "report"
     NOTIFICATION = "notification"
     ESCALATION = "escalation"
+    INHIBITED = "inhibited"  # a downstream candidate this incident explains was not opened
 
 
 class RcaStatus(StrEnum):
@@ -123,7 +124,11 @@ class Incident(Base):
     version: Mapped[int] = mapped_column(nullable=False)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
-    __table_args__ = (sa.Index("ix_incidents_system_fingerprint_state", "system", "fingerprint", "state"),)
+    __table_args__ = (
+        sa.Index("ix_incidents_system_fingerprint_state", "system", "fingerprint", "state"),
+        # list_incidents (newest first): without it, listing 100,000 incidents sorts them all
+        sa.Index("ix_incidents_detected_at_id", "detected_at", "id"),
+    )
 
     @property
     def key(self) -> str:
@@ -243,3 +248,179 @@ event.listen(
         "FOR EACH STATEMENT EXECUTE FUNCTION incident_events_append_only()"
     ).execute_if(dialect="postgresql"),
 )
+
+
+# -- suppression: silences and per-fingerprint check history (rcaflows.incidents.suppression) --
+
+
+class Silence(Base):
+    """A silence: candidates matching every set matcher are not opened while it is active.
+
+    A matcher left None matches anything; matchers are shell-style patterns (``fnmatch``).
+    ``matched_count`` / ``last_matched_at`` record what it silenced; expiring sets ``ends_at``.
+    """
+
+    __tablename__ = "silences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system: Mapped[str | None] = mapped_column(sa.String(200), index=True)
+    incident_type: Mapped[str | None] = mapped_column(sa.String(64))
+    component: Mapped[str | None] = mapped_column(sa.String(200))
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(200))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    author: Mapped[str] = mapped_column(sa.String(200))
+    reason: Mapped[str] = mapped_column(sa.String(1000))
+    created_at: Mapped[datetime]
+    expired_at: Mapped[datetime | None]
+    expired_by: Mapped[str | None] = mapped_column(sa.String(200))
+    matched_count: Mapped[int] = mapped_column(default=0)
+    last_matched_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<Silence {self.id} by {self.author} until {self.ends_at.isoformat()}>"
+
+
+class CheckHistory(Base):
+    """One detection run's verdict on one fingerprint; the run marker row has fingerprint ``""``."""
+
+    __tablename__ = "check_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(sa.String(200))
+    run_at: Mapped[datetime]
+    fingerprint: Mapped[str] = mapped_column(sa.String(200))
+    failed: Mapped[bool] = mapped_column(default=False)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (
+        sa.Index("ix_check_history_system_fingerprint_run", "system", "fingerprint", "run_at"),
+        sa.Index("ix_check_history_system_run", "system", "run_at"),
+    )
+
+
+# -- notifications, post-mortem action items and recurrence links (rcaflows.notify, .postmortem) --
+
+
+class NotificationStatus(StrEnum):
+    """Delivery state of an incident's message on one channel."""
+
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class NotificationRecord(Base):
+    """The one message an incident has on one channel: where it lives and how its last delivery went.
+
+    ``external_id`` / ``thread_id`` are what the receiver returned (a Slack ``ts``, an email
+    Message-ID, a webhook dedup key), used to edit or thread later updates onto the first message.
+    ``channel_config`` is the channel's config (names of secret variables only, never secrets).
+    """
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    channel_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    external_id: Mapped[str | None] = mapped_column(sa.String(500))
+    thread_id: Mapped[str | None] = mapped_column(sa.String(500))
+    last_payload_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    last_message: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[NotificationStatus] = mapped_column(_text_enum(NotificationStatus))
+    attempts: Mapped[int] = mapped_column(default=0)
+    deliveries: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.String(2000))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (sa.UniqueConstraint("incident_id", "channel", name="uq_notifications_incident_channel"),)
+
+    def __repr__(self) -> str:
+        return f"<NotificationRecord incident={self.incident_id} {self.channel} {self.status}>"
+
+
+class ActionItemStatus(StrEnum):
+    """Where a post-mortem action item stands."""
+
+    OPEN = "open"
+    DONE = "done"
+    WONT_DO = "wont_do"
+
+
+class ActionItem(Base):
+    """A follow-up from a post-mortem: what, who, by when, and whether it is done."""
+
+    __tablename__ = "action_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(1000))
+    owner: Mapped[str] = mapped_column(sa.String(200))
+    due_at: Mapped[datetime | None]
+    status: Mapped[ActionItemStatus] = mapped_column(_text_enum(ActionItemStatus))
+    source: Mapped[str] = mapped_column(sa.String(200), default="manual")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(sa.String(200))
+
+    __table_args__ = (sa.Index("ix_action_items_status_due", "status", "due_at"),)
+
+    def __repr__(self) -> str:
+        return f"<ActionItem {self.id} incident={self.incident_id} {self.status} {self.title!r}>"
+
+
+class IncidentLink(Base):
+    """A recurrence link: ``incident_id`` resembles the earlier ``related_id`` for ``reason``."""
+
+    __tablename__ = "incident_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
+    related_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    detail: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_at: Mapped[datetime]
+
+    __table_args__ = (sa.UniqueConstraint("incident_id", "related_id", "reason", name="uq_incident_links"),)
+
+
+# -- escalation: planned steps (rcaflows.triage.escalation) ------------------------------------
+
+
+class StepStatus(StrEnum):
+    """Status of one planned escalation step."""
+
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+
+
+class EscalationStep(Base):
+    """One planned escalation step of an incident: due at ``due_at`` unless acknowledged/resolved first.
+
+    ``until`` names what cancels it: ``ack`` (an acknowledgement or a resolution) or ``resolve``
+    (only a resolution). The cancellation happens in the transition's own transaction.
+    """
+
+    __tablename__ = "escalation_steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
+    level: Mapped[int]
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    reason: Mapped[str] = mapped_column(sa.String(500))
+    targets: Mapped[list[str]] = mapped_column(sa.JSON())
+    page: Mapped[bool]
+    until: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[StepStatus] = mapped_column(_text_enum(StepStatus), index=True)
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(sa.String(200))
+
+    def __repr__(self) -> str:
+        return f"<EscalationStep {self.id} incident={self.incident_id} L{self.level} {self.kind} {self.status}>"

@@ -26,7 +26,15 @@ from rcaflows.errors import NotFoundError, TransitionError
 from rcaflows.incidents import lifecycle
 from rcaflows.incidents.db import mask_url
 from rcaflows.incidents.lifecycle import Action
-from rcaflows.incidents.models import EventKind, Incident, IncidentEvent, RcaRun, RcaStatus
+from rcaflows.incidents.models import (
+    EscalationStep,
+    EventKind,
+    Incident,
+    IncidentEvent,
+    RcaRun,
+    RcaStatus,
+    StepStatus,
+)
 from rcaflows.timeutil import now_utc, utc
 from rcaflows.vocab import OPEN_STATES, IncidentState, IncidentType, Priority, Severity
 
@@ -90,8 +98,12 @@ def _where(session: Session) -> str:
     return mask_url(bind.engine.url)
 
 
-def get_incident(session: Session, ref: int | str | Incident) -> Incident:
+def get_incident(session: Session, ref: int | str | Incident, *, for_update: bool = False) -> Incident:
     """Return the incident ``ref`` names: ``42``, ``"42"`` or ``"INC-0042"``.
+
+    ``for_update`` locks its row until the transaction ends on PostgreSQL (``SELECT ... FOR
+    UPDATE``), so a unit that reads the state and then writes serializes with other writers of
+    that incident, as SQLite's ``BEGIN IMMEDIATE`` already makes every writer do.
 
     Raises:
         NotFoundError: If ``ref`` is not an incident reference, or no such incident exists.
@@ -105,7 +117,8 @@ def get_incident(session: Session, ref: int | str | Incident) -> Incident:
         incident_id = int(m.group(1))
     if incident_id is None:
         raise NotFoundError(f"{ref!r} is not an incident reference; expected e.g. 42, '42' or 'INC-0042'")
-    incident = session.get(Incident, incident_id) if incident_id > 0 else None
+    lock = True if for_update and session.get_bind().dialect.name == "postgresql" else None
+    incident = session.get(Incident, incident_id, with_for_update=lock) if incident_id > 0 else None
     if incident is None:
         raise NotFoundError(f"no incident {ref!r} in {_where(session)}")
     return incident
@@ -142,7 +155,7 @@ def _attached(session: Session, incident: Incident | int | str) -> Incident:
     """Return the incident as loaded in ``session`` (an object from another session is re-read)."""
     if isinstance(incident, Incident) and incident in session:
         return incident
-    return get_incident(session, incident)
+    return get_incident(session, incident, for_update=True)  # callers write: serialize on PostgreSQL
 
 
 # -- writes ----------------------------------------------------------------------------------
@@ -276,14 +289,45 @@ def _flush(session: Session, incident: Incident) -> None:
         ) from None
 
 
+# What cancels which pending escalation steps: entering ``acknowledged`` cancels the ``until=ack``
+# steps, entering ``resolved`` / ``closed`` every pending step, in the transition's own transaction.
+_CANCELS: dict[IncidentState, tuple[str, ...]] = {
+    IncidentState.ACKNOWLEDGED: ("ack",),
+    IncidentState.RESOLVED: ("ack", "resolve"),
+    IncidentState.CLOSED: ("ack", "resolve"),
+}
+
+
+def cancel_escalations(
+    session: Session, incident: Incident, until: Iterable[str], actor: str, at: datetime | None = None
+) -> int:
+    """Cancel the incident's pending escalation steps whose ``until`` is in ``until``; return how many."""
+    stmt = (
+        sa.update(EscalationStep)
+        .where(
+            EscalationStep.incident_id == incident.id,
+            EscalationStep.status == StepStatus.PENDING,
+            EscalationStep.until.in_(list(until)),
+        )
+        .values(status=StepStatus.CANCELLED, closed_at=at or now_utc(), closed_by=actor)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+
+
 def transition(
     session: Session,
     incident_or_key: Incident | int | str,
     action: Action | str,
     actor: str,
+    *,
+    at: datetime | None = None,
     **payload: Any,
 ) -> Incident:
     """Apply a lifecycle action: guard it, set state and timestamp, and log one ``transition`` event.
+
+    Entering ``acknowledged`` cancels the pending escalation steps an acknowledgement ends, and
+    entering ``resolved`` or ``closed`` every pending step, in this same transaction.
 
     Args:
         session: The unit of work.
@@ -291,6 +335,7 @@ def transition(
             re-read here, and the returned object is the one to use.
         action: The lifecycle action.
         actor: Who acts, e.g. ``"user:alice"`` or ``"rca:<flow-run-id>"``.
+        at: When (aware; default now).
         **payload: Extra JSON-serializable fields for the event (a comment, reasons, ...).
 
     Raises:
@@ -301,12 +346,14 @@ def transition(
     from_state = inc.state
     to_state = lifecycle.check(from_state, action, subject=inc.key)
     act = Action(action)
-    at = now_utc()
+    at = utc(at) if at is not None else now_utc()
     stamps = {f: getattr(inc, f) for f in _STAMP_FIELDS}
     for field, value in lifecycle.timestamp_updates(stamps, act, to_state, at).items():
         setattr(inc, field, value)
     inc.state = to_state
     _flush(session, inc)
+    if to_state in _CANCELS and (n := cancel_escalations(session, inc, _CANCELS[to_state], actor, at)):
+        payload = {**payload, "cancelled_steps": n}
     record_event(
         session,
         inc,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rcaflows.rca.base import PHASES, Phase, run_phase, run_rca
 from rcaflows.rca.context import RcaContext, estimate_onset
+from rcaflows.rca.evaluation import from_wide
 from rcaflows.rca.models import (
     Finding,
     Hypothesis,
@@ -32,6 +33,7 @@ __all__ = [
     "RcaResult",
     "Symptom",
     "estimate_onset",
+    "from_wide",
     "load_rules",
     "rank_root_causes",
     "run_phase",

@@ -24,11 +24,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 import networkx as nx
 import numpy as np
 import pandas as pd
+import yaml
 
 from rcaflows.data import METRIC_COLUMNS, check_frame
 from rcaflows.errors import DataError
@@ -53,6 +56,45 @@ MAX_ROWS = 20_000
 CALIBRATION = 4.0
 #: baseline rows used for the median/IQR (evenly spaced when there are more)
 MAX_BASE = 400
+#: onset delay scale in grid steps (a component k steps after the first mover keeps 1 / (1 + k / LATE_STEPS))
+LATE_STEPS = 2.0
+#: softmax temperature over log1p(effective z) that gives the raw confidence
+SOFTMAX_T = 0.5
+#: no ranking from metrics alone is ever certain: the calibrated confidence is capped here
+MAX_CONFIDENCE = 0.95
+
+
+@lru_cache(maxsize=1)
+def rank_calibration() -> tuple[np.ndarray, np.ndarray]:
+    """Return the isotonic map (raw top-cause confidence -> observed accuracy) stored in ``rules.yaml``."""
+    text = resources.files("rcaflows.rca").joinpath("rules.yaml").read_text(encoding="utf-8")
+    cal = (yaml.safe_load(text) or {}).get("rank_calibration") or {}
+    xs, ys = np.asarray(cal.get("raw", [0.0, 1.0]), float), np.asarray(cal.get("calibrated", [0.0, 1.0]), float)
+    return xs, ys
+
+
+def raw_confidence(final: np.ndarray) -> np.ndarray:
+    """Return the uncalibrated confidences: a softmax over the final scores."""
+    w = np.exp((final - final.max()) / SOFTMAX_T)
+    return w / w.sum()
+
+
+def calibrated_confidence(final: np.ndarray) -> np.ndarray:
+    """Return confidences whose best value follows the fitted calibration map (they sum to at most 1).
+
+    The best candidate gets ``interp(raw_best)`` on the isotonic map fitted once on the seeded
+    evaluation suite (``bench/rca_calibrate.py``); the others share the remaining mass in
+    proportion to their raw confidence, never above the best one.
+    """
+    raw = raw_confidence(final)
+    xs, ys = rank_calibration()
+    best = int(np.argmax(raw))
+    top = float(np.clip(np.interp(raw[best], xs, ys), 0.0, MAX_CONFIDENCE))
+    rest = raw.sum() - raw[best]
+    out = np.where(rest > 0, raw / max(rest, 1e-300) * (1.0 - top), 0.0)
+    out = np.minimum(out, top)
+    out[best] = top
+    return out
 
 
 @dataclass(frozen=True)
@@ -91,6 +133,8 @@ def _codes(col: pd.Series, period: int = 0) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(col.dtype, pd.CategoricalDtype):
         codes = col.cat.codes.to_numpy()
         return codes.astype(np.int64), np.asarray(col.cat.categories, dtype=object)
+    if hasattr(col.array, "__arrow_array__"):
+        return _arrow_codes(col, period)
     values = col.to_numpy(dtype=object)
     n = len(values)
     if n > 1:
@@ -105,6 +149,40 @@ def _codes(col: pd.Series, period: int = 0) -> tuple[np.ndarray, np.ndarray]:
             return np.resize(head_codes.astype(np.int64), n), np.asarray(uniques, dtype=object)
     codes, uniques = pd.factorize(values)
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _arrow_codes(col: pd.Series, period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return codes and uniques of an Arrow-backed string column without making Python strings.
+
+    pandas 3 stores strings in Arrow: converting a million of them to Python objects costs more
+    than the whole ranking, so the layout checks and the encoding run in Arrow compute kernels.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = col.array.__arrow_array__()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    if arr.null_count:
+        arr = pc.fill_null(arr.cast(pa.string()), "")
+    if 1 < period < n and pc.all(pc.equal(arr.slice(period), arr.slice(0, n - period))).as_py():
+        head = arr.slice(0, period).dictionary_encode()
+        codes = head.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        return np.resize(codes, n), np.asarray(head.dictionary.to_pylist(), dtype=object)
+    if n > 1:
+        change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+        starts = np.flatnonzero(change) + 1
+        if len(starts) < n // 20:
+            starts = np.concatenate([[0], starts])
+            heads = arr.take(pa.array(starts)).dictionary_encode()
+            head_codes = heads.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            lengths = np.diff(np.append(starts, n))
+            return np.repeat(head_codes, lengths), np.asarray(heads.dictionary.to_pylist(), dtype=object)
+    enc = arr.dictionary_encode()
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), np.asarray(
+        enc.dictionary.to_pylist(), dtype=object
+    )
 
 
 def _ns(ts: pd.Series) -> np.ndarray:
@@ -503,9 +581,11 @@ def rank_root_causes(
     """Rank components by how likely they caused an incident that began at ``incident_time``.
 
     BARO-style: each series is scored by its largest robust z (median/IQR of the baseline) after
-    ``incident_time``; a component takes its most anomalous series.  At similar deviation an
-    earlier onset ranks higher, and a component whose dependency in ``topology`` moved earlier is
-    demoted as a likely victim.  Confidence is a softmax over the final scores.
+    ``incident_time``; a component takes its most anomalous series.  A component whose onset
+    came k grid steps after the first mover keeps ``1 / (1 + k / LATE_STEPS)`` of its deviation,
+    and one whose dependency in ``topology`` moved earlier is demoted as a likely victim.
+    Confidence is a softmax over the final scores, mapped through the calibration stored in
+    ``rules.yaml`` (fitted once on the seeded evaluation suite).
 
     Args:
         metrics: long metrics ``timestamp`` (UTC), ``component``, ``metric``, ``value``; any
@@ -608,10 +688,11 @@ def _rank_components(
     onsets = tab["onset"]
     known = onsets.notna().to_numpy()
     if known.any():
+        # Onset order: a component that moved k grid steps after the earliest one keeps
+        # 1 / (1 + k / LATE_STEPS) of its deviation, so a loud follower rarely outranks the first mover.
         first = onsets[known].min()
-        span = max((sc.times[-1] - first) / pd.Timedelta(seconds=1), 1.0) if len(sc.times) else 1.0
-        late = ((onsets - first) / pd.Timedelta(seconds=1)).fillna(0.0).to_numpy(dtype=float) / span
-        z_eff *= 1.0 - 0.3 * np.clip(late, 0.0, 1.0)
+        late = ((onsets - first) / step).fillna(0.0).to_numpy(dtype=float)
+        z_eff /= 1.0 + np.clip(late, 0.0, None) / LATE_STEPS
     demote: dict[str, tuple[str, pd.Timedelta]] = {}
     if topology is not None:
         demote = victims(
@@ -622,8 +703,7 @@ def _rank_components(
         z_eff *= np.where(tab["component"].isin(list(demote)).to_numpy(), 1.0 / 3.0, 1.0)
     final = np.log1p(z_eff)
     order = np.argsort(-final, kind="stable")
-    w = np.exp((final - final.max()) / 0.5)
-    conf = w / w.sum()
+    conf = calibrated_confidence(final)
     out: list[RankedCause] = []
     for i in order:
         row = tab.iloc[i]

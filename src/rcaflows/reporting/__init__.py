@@ -1,13 +1,13 @@
 """Reporting: render an RCA result as a self-contained HTML report, a Markdown twin and Prefect artifacts.
 
-``symptom_plot`` is imported lazily, so rendering a report without plots never imports matplotlib.
+``symptom_plot`` and ``report_plots`` are imported lazily, so rendering a report without plots never imports matplotlib.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rcaflows.reporting.models import IncidentSummary, ReportPaths, TimelineEntry
+from rcaflows.reporting.models import IncidentSummary, Plot, ReportPaths, TimelineEntry
 from rcaflows.reporting.render import (
     causes_table,
     environment,
@@ -22,6 +22,7 @@ from rcaflows.reporting.render import (
 
 __all__ = [
     "IncidentSummary",
+    "Plot",
     "ReportPaths",
     "TimelineEntry",
     "causes_table",
@@ -31,6 +32,7 @@ __all__ = [
     "no_cause_reason",
     "render_html",
     "render_markdown",
+    "report_plots",
     "symptom_plot",
     "template_dir",
     "write_report",
@@ -38,8 +40,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "symptom_plot":
-        from rcaflows.reporting.plots import symptom_plot
+    if name in {"symptom_plot", "report_plots"}:
+        from rcaflows.reporting import plots
 
-        return symptom_plot
+        return getattr(plots, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

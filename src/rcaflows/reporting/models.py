@@ -65,6 +65,16 @@ class IncidentSummary(BaseModel):
         )
 
 
+class Plot(BaseModel):
+    """One static plot of the report: an inline image with a caption and a text alternative."""
+
+    model_config = ConfigDict(frozen=True)
+
+    caption: str = Field(description="Short caption shown under the image.")
+    alt: str = Field(description="Text alternative: what the plot shows, in words.")
+    uri: str = Field(description="Base64 image data URI, e.g. 'data:image/png;base64,...'.")
+
+
 class ReportPaths(BaseModel):
     """Where :func:`rcaflows.reporting.write_report` wrote the two renderings of one report."""
 

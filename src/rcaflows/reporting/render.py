@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,10 @@ import jinja2
 import rcaflows
 from rcaflows.errors import RcaflowsError
 from rcaflows.rca.models import PhaseStatus, RcaResult
-from rcaflows.reporting.models import IncidentSummary, ReportPaths
+from rcaflows.reporting.models import IncidentSummary, Plot, ReportPaths
+
+#: what ``render_html`` accepts as plots: caption -> data URI, or :class:`Plot` objects
+Plots = Mapping[str, str] | Sequence[Plot]
 
 HTML_TEMPLATE = "rca_report.html.j2"
 MARKDOWN_TEMPLATE = "rca_report.md.j2"
@@ -168,16 +171,10 @@ def no_cause_reason(result: RcaResult) -> str:
 def _context(
     result: RcaResult,
     incident: IncidentSummary,
-    plots: Mapping[str, str] | None,
+    plots: Plots | None,
     generated_at: datetime | None,
 ) -> dict[str, Any]:
-    plots = dict(plots or {})
-    for caption, uri in plots.items():
-        if not _DATA_URI.match(uri):
-            raise RcaflowsError(
-                f"plot {caption!r} is not a base64 image data URI (got {uri[:40]!r}...); pass the "
-                "output of rcaflows.reporting.plots.symptom_plot so the report stays self-contained"
-            )
+    figures = _plot_list(plots)
     top = result.top
     symptom = result.symptom
     lead = symptom.detected_at - top.onset if top is not None and top.onset is not None else None
@@ -191,17 +188,34 @@ def _context(
         "problem_phases": [p for p in result.phases if p.status is not PhaseStatus.OK],
         "failed_phases": [p for p in result.phases if p.status is PhaseStatus.FAILED],
         "timeline": sorted(incident.timeline, key=lambda e: e.at),
-        "plots": plots,
+        "plots": figures,
         "generated_at": generated_at or datetime.now(UTC),
         "version": rcaflows.__version__,
         "max_findings": 5,
     }
 
 
+def _plot_list(plots: Plots | None) -> list[Plot]:
+    """Normalize plots to :class:`Plot` objects, refusing anything but inline image data URIs."""
+    if plots is None:
+        return []
+    if isinstance(plots, Mapping):
+        figures = [Plot(caption=c, alt=c, uri=u) for c, u in plots.items()]
+    else:
+        figures = list(plots)
+    for p in figures:
+        if not _DATA_URI.match(p.uri):
+            raise RcaflowsError(
+                f"plot {p.caption!r} is not a base64 image data URI (got {p.uri[:40]!r}...); pass the "
+                "output of rcaflows.reporting.plots (e.g. symptom_plot) so the report stays self-contained"
+            )
+    return figures
+
+
 def render_html(
     result: RcaResult,
     incident: IncidentSummary,
-    plots: Mapping[str, str] | None = None,
+    plots: Plots | None = None,
     *,
     generated_at: datetime | None = None,
 ) -> str:
@@ -210,8 +224,8 @@ def render_html(
     Args:
         result: The RCA run to report.
         incident: The incident it explains (``IncidentSummary.ad_hoc`` for runs without one).
-        plots: Caption -> base64 image data URI (see :func:`rcaflows.reporting.plots.symptom_plot`);
-            the caption is also the image's alt text.
+        plots: :class:`Plot` objects (see :func:`rcaflows.reporting.plots.report_plots`), or
+            caption -> base64 image data URI, the caption then also being the alt text.
         generated_at: Timestamp for the footer; defaults to now.
 
     Raises:
@@ -232,7 +246,7 @@ def write_report(
     incident: IncidentSummary,
     out_dir: Path,
     stem: str,
-    plots: Mapping[str, str] | None = None,
+    plots: Plots | None = None,
     *,
     generated_at: datetime | None = None,
 ) -> ReportPaths:

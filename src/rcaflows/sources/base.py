@@ -45,7 +45,7 @@ def register(kind: str) -> Callable[[SourceFactory], SourceFactory]:
 def build_source(spec: SourceConfig, config: SystemConfig) -> Source:
     """Build the source a config entry names; unknown kinds are a config error."""
     # Import for the side effect of registering the built-in kinds.
-    from rcaflows.sources import demo, files  # noqa: F401
+    from rcaflows.sources import changes, demo, files, prometheus, tabular  # noqa: F401
 
     try:
         factory = SOURCE_KINDS[spec.kind]

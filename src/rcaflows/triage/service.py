@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import networkx as nx
-from pydantic import BaseModel
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from rcaflows.config import topology_graph
 from rcaflows.config.models import SystemConfig
-from rcaflows.detection.engine import IncidentCandidate
-from rcaflows.incidents import NewIncident, Store, fingerprint_for, open_or_touch
+from rcaflows.detection.engine import IncidentCandidate, cause_graph
+from rcaflows.detection.policy import Inhibitor, can_be_inhibited, can_inhibit, inhibitor, pending_ready
+from rcaflows.incidents import (
+    EventKind,
+    Incident,
+    NewIncident,
+    Store,
+    failure_history,
+    fingerprint_for,
+    idle_silences,
+    match_silence,
+    open_or_touch,
+    record_event,
+    record_run,
+)
 from rcaflows.incidents import triage as triage_incident
+from rcaflows.timeutil import utc
+from rcaflows.triage.escalation import plan_escalation
 from rcaflows.triage.policy import triage
+from rcaflows.vocab import OPEN_STATES
 
 
 class IncidentOutcome(BaseModel):
@@ -32,6 +50,40 @@ class IncidentOutcome(BaseModel):
     created: bool
     occurrences: int
     components: list[str]
+    fingerprint: str = ""
+    action: Literal["opened", "deduplicated"] = "opened"
+
+
+class SuppressedCandidate(BaseModel):
+    """A candidate that did not open an incident, and why."""
+
+    reason: Literal["silence", "inhibition", "pending"] = Field(description="What held it back.")
+    type: str
+    subtype: str
+    component: str
+    title: str
+    fingerprint: str
+    score: float
+    by: str | None = Field(None, description="'silence:<id>' or the inhibiting incident's key.")
+    detail: str = Field("", description="One readable line.")
+
+
+class DetectionOutcome(BaseModel):
+    """What one detection run did with all its candidates."""
+
+    incidents: list[IncidentOutcome] = Field(default_factory=list, description="Opened or deduplicated.")
+    suppressed: list[SuppressedCandidate] = Field(default_factory=list, description="Not opened, with the reason.")
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="Candidates per outcome: opened, deduplicated, silence, inhibition, pending."
+    )
+    idle_silences: list[int] = Field(default_factory=list, description="Active silences that never matched.")
+
+    def types(self, *, include_inhibited: bool = True) -> set[str]:
+        """Return the incident types opened in this run, plus those inhibition explained."""
+        out = {o.type for o in self.incidents if o.created}
+        if include_inhibited:
+            out |= {c.type for c in self.suppressed if c.reason == "inhibition"}
+        return out
 
 
 def symptom_of(cand: IncidentCandidate, config: SystemConfig) -> tuple[str, str | None]:
@@ -62,44 +114,212 @@ def open_incidents(
     actor: str = "detection",
     origin: dict[str, Any] | None = None,
 ) -> list[IncidentOutcome]:
-    """Open (or update the duplicate of) one incident per candidate, triaged and audited.
+    """Open (or update the duplicate of) one incident per candidate, after silences, inhibition and pending.
 
-    The fingerprint covers system, incident type and the group's root-ward component, so a
-    latency shift and an error-rate shift of one component land on one incident. ``origin``
-    records how to reload the data (config path, demo scenario) for later RCA runs.
+    See :func:`handle_candidates`, which also returns the candidates held back.
     """
-    outcomes = []
-    for cand in candidates:
-        decision = triage(cand.incident_type, cand.subtype, cand.component, cand.score, len(cand.components), config)
-        new = NewIncident(
-            system=config.system.name,
-            type=cand.incident_type,
-            subtype=cand.subtype,
-            component=cand.component,
-            metric=cand.metric,
-            title=cand.title,
-            severity=decision.severity,
-            priority=decision.priority,
-            team=decision.team,
-            fingerprint=fingerprint_for(config.system.name, cand.incident_type, "", cand.component),
-            detected_at=detected_at,
-            details={
-                "score": cand.score,
-                "onset": cand.onset.isoformat() if cand.onset else None,
-                "components": list(cand.components),
-                "symptom": dict(zip(("component", "metric"), symptom_of(cand, config), strict=True)),
-                "checks": [c.model_dump(mode="json") for c in cand.checks],
-                "channels": decision.channels,
-                "escalation_policy": decision.escalation_policy,
-                "route": decision.route,
-                "origin": origin or {},
+    return handle_candidates(store, config, candidates, detected_at, actor=actor, origin=origin).incidents
+
+
+def upstream_fingerprint(cand: IncidentCandidate) -> str | None:
+    """Return the fingerprint an upstream alert gave every member check (``details['fingerprint']``), kept verbatim."""
+    fps = {c.details.get("fingerprint") for c in cand.checks if isinstance(c.details, dict)}
+    if len(fps) == 1:
+        (fp,) = fps
+        if isinstance(fp, str) and fp:
+            return fp
+    return None
+
+
+def _new_incident(
+    cand: IncidentCandidate, config: SystemConfig, detected_at: datetime, origin: dict[str, Any] | None
+) -> tuple[NewIncident, Any]:
+    decision = triage(
+        cand.incident_type,
+        cand.subtype,
+        cand.component,
+        cand.score,
+        list(cand.components),
+        config,
+        subtypes=[c.subtype for c in cand.checks],
+    )
+    new = NewIncident(
+        system=config.system.name,
+        type=cand.incident_type,
+        subtype=cand.subtype,
+        component=cand.component,
+        metric=cand.metric,
+        title=cand.title,
+        severity=decision.severity,
+        priority=decision.priority,
+        team=decision.team,
+        fingerprint=upstream_fingerprint(cand)
+        or fingerprint_for(config.system.name, cand.incident_type, "", cand.component),
+        detected_at=detected_at,
+        details={
+            "score": cand.score,
+            "onset": cand.onset.isoformat() if cand.onset else None,
+            "components": list(cand.components),
+            "symptom": dict(zip(("component", "metric"), symptom_of(cand, config), strict=True)),
+            "checks": [c.model_dump(mode="json") for c in cand.checks],
+            "channels": decision.channels,
+            "escalation_policy": decision.escalation_policy,
+            "route": decision.route,
+            "confidence": decision.confidence.value,
+            "impact": decision.impact,
+            "urgency": decision.urgency,
+            "teams_involved": decision.teams_involved,
+            "origin": origin or {},
+        },
+    )
+    return new, decision
+
+
+def _open_inhibitors(session: Session, system: str) -> list[Inhibitor]:
+    """Return the system's open incidents that may inhibit downstream model incidents."""
+    stmt = sa.select(Incident).where(Incident.system == system, Incident.state.in_(sorted(OPEN_STATES)))
+    out = []
+    for inc in session.scalars(stmt.order_by(Incident.id)):
+        if can_inhibit(inc.type, inc.subtype):
+            comps = (inc.details or {}).get("components") or [inc.component]
+            out.append(Inhibitor(inc.key, str(inc.type), inc.subtype, tuple(str(c) for c in comps)))
+    return out
+
+
+def _has_open(session: Session, system: str, fingerprint: str) -> bool:
+    stmt = sa.select(Incident.id).where(
+        Incident.system == system, Incident.fingerprint == fingerprint, Incident.state.in_(sorted(OPEN_STATES))
+    )
+    return session.scalars(stmt.limit(1)).first() is not None
+
+
+def handle_candidates(
+    store: Store,
+    config: SystemConfig,
+    candidates: list[IncidentCandidate],
+    detected_at: datetime,
+    *,
+    actor: str = "detection",
+    origin: dict[str, Any] | None = None,
+) -> DetectionOutcome:
+    """Decide, per candidate, whether it opens, deduplicates or is held back; persist and audit it.
+
+    In order: a matching active **silence** holds it back (and counts the match); a model-quality
+    or bias candidate explained by an open data-quality / missing-data incident upstream of it
+    (this run's or an earlier one) is **inhibited**, recorded as an ``inhibited`` event on that
+    incident; an open incident with the same fingerprint is **deduplicated** (last seen and count
+    bumped); otherwise it opens only once it failed in ``alerting.pending_failures`` of the last
+    ``alerting.pending_runs`` runs, else it stays **pending**. Candidates that can inhibit are
+    handled first so they are open before the ones they explain. The fingerprint covers system,
+    incident type and the group's root-ward component; ``origin`` records how to reload the data.
+    """
+    system = config.system.name
+    at = utc(detected_at)
+    alerting = config.alerting
+    prepared = [(cand, *_new_incident(cand, config, at, origin)) for cand in candidates]
+    prepared.sort(key=lambda p: not can_inhibit(p[0].incident_type, p[0].subtype))  # stable
+    with store.session() as s:
+        record_run(
+            s,
+            system,
+            at,
+            {
+                new.fingerprint: {"type": str(cand.incident_type), "component": cand.component, "score": cand.score}
+                for cand, new, _ in prepared
             },
         )
+    graph = (
+        cause_graph(config) if alerting.inhibit and any(can_be_inhibited(c.incident_type) for c in candidates) else None
+    )
+    result = DetectionOutcome()
+    counts = dict.fromkeys(("opened", "deduplicated", "silence", "inhibition", "pending"), 0)
+
+    def held(
+        cand: IncidentCandidate,
+        fp: str,
+        reason: Literal["silence", "inhibition", "pending"],
+        by: str | None,
+        detail: str,
+    ) -> None:
+        counts[reason] += 1
+        result.suppressed.append(
+            SuppressedCandidate(
+                reason=reason,
+                type=str(cand.incident_type),
+                subtype=cand.subtype,
+                component=cand.component,
+                title=cand.title,
+                fingerprint=fp,
+                score=cand.score,
+                by=by,
+                detail=detail,
+            )
+        )
+
+    for cand, new, decision in prepared:
+        fp = new.fingerprint
         with store.session() as s:
+            silence = match_silence(
+                s, system=system, incident_type=str(cand.incident_type), component=cand.component, fingerprint=fp, at=at
+            )
+            if silence is not None:
+                held(cand, fp, "silence", f"silence:{silence.id}", f"silenced by {silence.author}: {silence.reason}")
+                continue
+            if graph is not None and can_be_inhibited(cand.incident_type):
+                inh = inhibitor(cand.incident_type, cand.components, _open_inhibitors(s, system), graph)
+                if inh is not None:
+                    record_event(
+                        s,
+                        inh.key,
+                        EventKind.INHIBITED,
+                        actor,
+                        {
+                            "type": str(cand.incident_type),
+                            "subtype": cand.subtype,
+                            "component": cand.component,
+                            "components": list(cand.components),
+                            "title": cand.title,
+                            "fingerprint": fp,
+                            "score": cand.score,
+                            "seen_at": at.isoformat(),
+                        },
+                        at=at,
+                    )
+                    held(
+                        cand,
+                        fp,
+                        "inhibition",
+                        inh.key,
+                        f"explained by {inh.key} ({inh.incident_type} on {', '.join(inh.components)})",
+                    )
+                    continue
+            if not _has_open(s, system, fp) and (alerting.pending_failures > 1 or alerting.pending_runs > 1):
+                history = failure_history(s, system, fp, runs=alerting.pending_runs, until=at)
+                if not pending_ready(history, alerting.pending_failures, alerting.pending_runs):
+                    n_failed = sum(history)
+                    held(
+                        cand,
+                        fp,
+                        "pending",
+                        None,
+                        f"failed in {n_failed} of the last {len(history)} runs; opens at "
+                        f"{alerting.pending_failures} of {alerting.pending_runs}",
+                    )
+                    continue
             inc, created = open_or_touch(s, new, actor=actor)
             if created:
                 triage_incident(s, inc, decision.severity, decision.priority, decision.team, actor, decision.reasons)
-            outcomes.append(
+                plan_escalation(
+                    s,
+                    inc,
+                    config,
+                    decision.escalation_policy,
+                    confidence=decision.confidence.value,
+                    teams_involved=decision.teams_involved,
+                    impact=decision.impact,
+                )
+            counts["opened" if created else "deduplicated"] += 1
+            result.incidents.append(
                 IncidentOutcome(
                     key=inc.key,
                     incident_id=inc.id,
@@ -114,6 +334,11 @@ def open_incidents(
                     created=created,
                     occurrences=inc.occurrences,
                     components=list(cand.components),
+                    fingerprint=inc.fingerprint,
+                    action="opened" if created else "deduplicated",
                 )
             )
-    return outcomes
+    with store.session(readonly=True) as s:
+        result.idle_silences = [x.id for x in idle_silences(s, system=system, at=at)]
+    result.counts = counts
+    return result

@@ -1,0 +1,95 @@
+"""``rcaflows db upgrade|current|check``: the incident store's schema migrations (Alembic)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rcaflows.cli import _common
+from rcaflows.cli._common import ConfigOpt, StoreOpt, app, fail
+from rcaflows.errors import RcaflowsError, StoreError
+
+db_app = typer.Typer(no_args_is_help=True, help="Migrate and inspect the incident store's schema.")
+app.add_typer(db_app, name="db")
+
+
+def _url(config: str | None, store: str | None) -> str:
+    from rcaflows.config import load_config
+
+    return store or load_config(config).store.url
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+) -> None:
+    """Apply the schema migrations up to a revision (default: the newest)."""
+    from rcaflows.incidents.db import mask_url
+    from rcaflows.incidents.migrations import upgrade
+
+    try:
+        url = _url(config, store)
+        before, after = upgrade(url, revision)
+    except RcaflowsError as exc:
+        fail(exc)
+    _common.console.print(f"{mask_url(url)}: {before or '(empty)'} -> {after}", highlight=False)
+
+
+@db_app.command("current")
+def db_current(config: ConfigOpt = None, store: StoreOpt = None) -> None:
+    """Print the database's schema revision and the newest this rcaflows knows."""
+    import sqlalchemy as sa
+
+    from rcaflows.incidents.db import Store, mask_url
+    from rcaflows.incidents.migrations import current_revision, head_revision
+
+    try:
+        url = _url(config, store)
+        engine = Store(url).engine  # URL checked, a SQLite file's directory made
+        try:
+            with engine.connect() as conn:
+                rev = current_revision(conn)
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"cannot read the schema revision of {mask_url(url)}: {e}") from e
+        finally:
+            engine.dispose()
+    except RcaflowsError as exc:
+        fail(exc)
+    head = head_revision()
+    status = "up to date" if rev == head else ("not stamped" if rev is None else "behind or unknown")
+    _common.console.print(f"{mask_url(url)}: revision {rev or '(none)'}; head {head} ({status})", highlight=False)
+
+
+@db_app.command("check")
+def db_check(config: ConfigOpt = None, store: StoreOpt = None) -> None:
+    """Compare the database's schema with the models; exit 1 listing the differences."""
+    import sqlalchemy as sa
+
+    from rcaflows.incidents.db import Store, mask_url
+    from rcaflows.incidents.migrations import schema_diff
+
+    try:
+        url = _url(config, store)
+        engine = Store(url).engine  # URL checked, a SQLite file's directory made
+        try:
+            with engine.connect() as conn:
+                diffs = schema_diff(conn)
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"cannot inspect the schema of {mask_url(url)}: {e}") from e
+        finally:
+            engine.dispose()
+    except RcaflowsError as exc:
+        fail(exc)
+    if not diffs:
+        _common.console.print(f"{mask_url(url)}: schema matches the models", highlight=False)
+        return
+    for d in diffs:
+        _common.console.print(f"  {d}", highlight=False)
+    _common.err.print(
+        f"{mask_url(url)}: {len(diffs)} difference(s) from the models; run 'rcaflows db upgrade', "
+        "or write the missing migration"
+    )
+    raise typer.Exit(code=1)

@@ -1,0 +1,82 @@
+"""``rcaflows metrics``: MTTA, MTTR, counts, recurrence and escalations from the audit log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from rcaflows.cli import _common
+from rcaflows.cli._common import ConfigOpt, StoreOpt, app, fail, open_store, parse_time
+from rcaflows.errors import RcaflowsError
+
+
+def _fmt_seconds(v: float | None) -> str:
+    if v is None:
+        return "-"
+    m, s = divmod(round(v), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+@app.command()
+def metrics(
+    since: Annotated[str, typer.Option("--since", help="Period length back from --until, e.g. 30d, 12h.")] = "30d",
+    until: Annotated[str | None, typer.Option("--until", help="End of the period (UTC; default now).")] = None,
+    system: Annotated[str | None, typer.Option("--system", help="Only this system.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Report MTTA, MTTR, incident counts by type/severity/team, recurrence rate and escalation counts."""
+    from rcaflows.incidents.metrics import response_metrics
+    from rcaflows.timeutil import now_utc, parse_duration
+
+    if fmt not in ("table", "csv", "json"):
+        fail(RcaflowsError(f"--format: expected table, csv or json, got {fmt!r}"))
+    try:
+        try:
+            span = parse_duration(since)
+        except ValueError as exc:
+            raise RcaflowsError(f"--since: {exc}") from None
+        end = parse_time(until, "--until") or now_utc()
+        with open_store(config, store).session(readonly=True) as s:
+            m = response_metrics(s, end - span, end, system=system)
+    except RcaflowsError as exc:
+        fail(exc)
+    if fmt == "json":
+        _common.console.print_json(json.dumps(m.as_dict()))
+        return
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=["metric", "group", "value"], lineterminator="\n")
+        w.writeheader()
+        w.writerows({**r, "value": "" if r["value"] is None else r["value"]} for r in m.rows())
+        typer.echo(buf.getvalue(), nl=False)
+        return
+    t = Table(title=f"response metrics {m.since:%Y-%m-%d %H:%M} .. {m.until:%Y-%m-%d %H:%M} UTC")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_row("incidents", str(m.incidents))
+    t.add_row(
+        "MTTA (mean / median)", f"{_fmt_seconds(m.mtta_s)} / {_fmt_seconds(m.median_tta_s)} ({m.acknowledged} acked)"
+    )
+    t.add_row(
+        "MTTR (mean / median)", f"{_fmt_seconds(m.mttr_s)} / {_fmt_seconds(m.median_ttr_s)} ({m.resolved} resolved)"
+    )
+    rate = "-" if m.recurrence_rate is None else f"{m.recurrence_rate:.0%} ({m.recurring})"
+    t.add_row("recurrence rate", rate)
+    t.add_row("escalations", f"{m.escalations} on {m.incidents_escalated} incidents")
+    for title, counts in (
+        ("by type", m.by_type),
+        ("by severity", m.by_severity),
+        ("by team", m.by_team),
+        ("escalations by kind", m.escalations_by_kind),
+    ):
+        for k, v in counts.items():
+            t.add_row(f"{title}: {k}", str(v))
+    _common.console.print(t)

@@ -1,0 +1,85 @@
+"""The email channel over SMTP: a first mail, then replies threaded onto it.
+
+Every update is a reply (``Re:`` subject, ``In-Reply-To`` and ``References`` set to the first
+mail's Message-ID), so mail clients show one thread per incident.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import ClassVar
+
+from rcaflows.config.models import ChannelConfig, ChannelKind
+from rcaflows.notify.base import register, secret
+from rcaflows.notify.models import Delivered, DeliveryError, DeliveryMode, Message, Previous
+
+
+@register(ChannelKind.EMAIL)
+class EmailNotifier:
+    """Send mail with :mod:`smtplib`; credentials from ``username_env`` / ``password_env`` or a Secret block."""
+
+    kind: ClassVar[ChannelKind] = ChannelKind.EMAIL
+
+    def __init__(self, channel: ChannelConfig) -> None:
+        self.channel = channel
+
+    def build(self, message: Message, previous: Previous | None) -> EmailMessage:
+        """Return the mail for ``message``: the first one, or a reply threaded onto ``previous``."""
+        ch = self.channel
+        mail = EmailMessage()
+        domain = (ch.smtp_from or "rcaflows.local").rpartition("@")[2] or "rcaflows.local"
+        mail["Message-ID"] = make_msgid(idstring=message.incident_key, domain=domain)
+        mail["From"] = ch.smtp_from or ""
+        mail["To"] = ", ".join(ch.to)
+        mail["Date"] = formatdate(localtime=False, usegmt=True)
+        mail["X-Rcaflows-Incident"] = message.dedup_key
+        mail["X-Rcaflows-Action"] = message.action.value
+        if previous is not None and previous.external_id:
+            mail["Subject"] = f"Re: {message.subject()}"
+            mail["In-Reply-To"] = previous.external_id
+            mail["References"] = previous.external_id
+        else:
+            mail["Subject"] = message.subject()
+        mail.set_content(message.text() + "\n")
+        return mail
+
+    def send(self, message: Message, previous: Previous | None) -> Delivered:
+        """Send the mail; the first mail's Message-ID is the thread every reply refers to."""
+        ch = self.channel
+        mail = self.build(message, previous)
+        try:
+            with smtplib.SMTP(ch.smtp_host or "", ch.smtp_port, timeout=ch.timeout) as smtp:
+                smtp.ehlo()
+                if ch.smtp_starttls and smtp.has_extn("starttls"):
+                    smtp.starttls()
+                    smtp.ehlo()
+                if ch.username_env or ch.password_env or ch.password_secret_block:
+                    user = secret(ch, ch.username_env, None, "the SMTP user name")
+                    password = secret(ch, ch.password_env, ch.password_secret_block, "the SMTP password")
+                    smtp.login(user, password)
+                smtp.send_message(mail)  # raises SMTPRecipientsRefused when nobody accepted it
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(f"channel {ch.name!r}: SMTP login refused ({exc.smtp_code})", transient=False) from None
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                f"channel {ch.name!r}: SMTP {ch.smtp_host}:{ch.smtp_port} answered {exc.smtp_code} {exc.smtp_error!r}",
+                transient=400 <= exc.smtp_code < 500,
+            ) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(
+                f"channel {ch.name!r}: every recipient refused: {exc.recipients}", transient=False
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(
+                f"channel {ch.name!r}: cannot deliver via SMTP {ch.smtp_host}:{ch.smtp_port}: "
+                f"{type(exc).__name__}: {exc}",
+                transient=True,
+            ) from None
+        first = previous.external_id if previous is not None and previous.external_id else str(mail["Message-ID"])
+        return Delivered(
+            mode=DeliveryMode.POST if previous is None else DeliveryMode.REPLY,
+            external_id=first,
+            thread_id=str(mail["Message-ID"]),
+        )

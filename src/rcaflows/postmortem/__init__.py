@@ -1,0 +1,62 @@
+"""Post-mortems: the timeline, response metrics, impact, assessment and action items of an incident.
+
+Data flow: the audit log and RCA runs of a resolved incident → :func:`build_postmortem`
+(with :func:`link_similar` for recurrence and the action items it seeds) → Jinja drafts
+(``templates/postmortem.{md,html}.j2``) written by :func:`write_postmortem`.
+"""
+
+from __future__ import annotations
+
+from rcaflows.postmortem.actions import action_dict, add_action, complete_action, get_action, list_actions
+from rcaflows.postmortem.links import link_similar, links_of, top_causes
+from rcaflows.postmortem.models import (
+    ActionItemView,
+    Cause,
+    Impact,
+    Postmortem,
+    PostmortemPaths,
+    RelatedIncident,
+    ResponseMetrics,
+    TimelineItem,
+)
+from rcaflows.postmortem.render import render_html, render_markdown, write_drafts
+from rcaflows.postmortem.service import (
+    assess,
+    build_postmortem,
+    count_affected_predictions,
+    impact_window,
+    on_resolved,
+    write_postmortem,
+)
+from rcaflows.postmortem.timeline import build_timeline, describe, response_metrics
+
+__all__ = [
+    "ActionItemView",
+    "Cause",
+    "Impact",
+    "Postmortem",
+    "PostmortemPaths",
+    "RelatedIncident",
+    "ResponseMetrics",
+    "TimelineItem",
+    "action_dict",
+    "add_action",
+    "assess",
+    "build_postmortem",
+    "build_timeline",
+    "complete_action",
+    "count_affected_predictions",
+    "describe",
+    "get_action",
+    "impact_window",
+    "link_similar",
+    "links_of",
+    "list_actions",
+    "on_resolved",
+    "render_html",
+    "render_markdown",
+    "response_metrics",
+    "top_causes",
+    "write_drafts",
+    "write_postmortem",
+]
