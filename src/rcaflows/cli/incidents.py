@@ -169,14 +169,21 @@ def _duration(value: str | None, field: str) -> Any:
         raise RcaflowsError(f"{field}: {exc}") from None
 
 
-def _apply(config: str | None, store: str | None, op: Callable[[Any, Any], Any], at: str | None = None) -> None:
-    """Run one lifecycle operation (given the session and its time) in one transaction; print the new state."""
+def _apply(
+    config: str | None, store: str | None, op: Callable[[Any, Any], Any], at: str | None = None, *, what: str = ""
+) -> None:
+    """Run one lifecycle operation (given the session and its time) in one transaction; print the new state.
+
+    After the commit, the incident's chat/webhook/email messages are updated, and a resolution drafts
+    the post-mortem. Neither can undo the committed change: a failure there is reported, not raised.
+    """
     from rcaflows.cli._common import parse_time
     from rcaflows.incidents import incident_dict
 
     try:
         when = parse_time(at, "--at")
-        with open_store(config, store).session() as s:
+        st = open_store(config, store)
+        with st.session() as s:
             inc = op(s, when)
             view = incident_dict(inc)
     except RcaflowsError as exc:
@@ -186,6 +193,24 @@ def _apply(config: str | None, store: str | None, op: Callable[[Any, Any], Any],
         highlight=False,
         markup=False,
     )
+    _after_commit(config, st, view, what)
+
+
+def _after_commit(config: str | None, st: Any, view: dict[str, Any], what: str) -> None:
+    """Update notifications and, on resolution, draft the post-mortem; report failures without raising."""
+    from rcaflows.config import load_config
+    from rcaflows.notify import notify_incident_changed
+    from rcaflows.postmortem import on_resolved
+
+    try:
+        cfg = load_config(config)
+        if view["state"] == "resolved" and what == "resolve":
+            _pm, paths = on_resolved(st, view["key"], config=cfg, actor="cli")
+            _common.console.print(f"post-mortem draft: {paths.markdown}  ·  {paths.html}", highlight=False)
+        else:
+            notify_incident_changed(st, view["key"], config=cfg, reason=what or "incident changed", actor="cli")
+    except RcaflowsError as exc:
+        _common.err.print(f"warning: {view['key']} changed, but the follow-up failed: {exc}", highlight=False)
 
 
 @incidents_app.command("ack")
@@ -285,7 +310,11 @@ def incidents_resolve(
     from rcaflows.incidents import resolve
 
     _apply(
-        config, store, lambda s, when: resolve(s, incident, _actor(actor), reason=reason, comment=comment, at=when), at
+        config,
+        store,
+        lambda s, when: resolve(s, incident, _actor(actor), reason=reason, comment=comment, at=when),
+        at,
+        what="resolve",
     )
 
 
