@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rcaflows.config.models import MetricKind, MetricSpec
+from rcaflows.data import Window
 from rcaflows.detection.base import CheckFactory, fmt_change, fmt_num, to_datetime
 from rcaflows.detection.models import CheckResult
 from rcaflows.vocab import CheckStatus
@@ -424,3 +425,31 @@ def shift_checks(
 def _json(x: float) -> float | None:
     x = float(x)
     return x if np.isfinite(x) else None
+
+
+def window_shift_checks(
+    window: Window,
+    specs: Sequence[MetricSpec],
+    make: CheckFactory,
+    *,
+    z_threshold: float,
+    min_relative_change: float,
+    sustain: timedelta,
+    direction: Sequence[int] | None = None,
+    subtype: str | None = None,
+    fail_status: dict[str, CheckStatus] | None = None,
+) -> list[CheckResult]:
+    """Test ``specs`` over a detection window's metrics (:func:`shift_table`) and return the checks."""
+    if not specs:
+        return []
+    table = shift_table(
+        window.reference.metrics,
+        window.current.metrics,
+        specs,
+        current_end=window.current.end,
+        z_threshold=z_threshold,
+        min_relative_change=min_relative_change,
+        sustain=sustain,
+        direction=direction,
+    )
+    return shift_checks(table, make, z_threshold=z_threshold, subtype=subtype, fail_status=fail_status)

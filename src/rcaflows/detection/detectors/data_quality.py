@@ -14,7 +14,7 @@ from rcaflows.config.models import ExpectationSpec, SystemConfig
 from rcaflows.data import Window
 from rcaflows.detection.base import CheckFactory, register, score_from_ratio, seasonal_reference, to_datetime
 from rcaflows.detection.models import CheckResult
-from rcaflows.detection.robust import shift_checks, shift_table
+from rcaflows.detection.robust import window_shift_checks
 from rcaflows.detection.stats import detect_drift
 from rcaflows.vocab import CheckStatus, IncidentType
 
@@ -277,19 +277,15 @@ class DataQualityDetector:
     def _pipeline_metrics(self, window: Window, config: SystemConfig, make: CheckFactory) -> list[CheckResult]:
         s = config.detectors.data_quality
         specs = [m for m in config.metrics if m.kind in s.kinds]
-        if not specs:
-            return []
-        table = shift_table(
-            window.reference.metrics,
-            window.current.metrics,
+        return window_shift_checks(
+            window,
             specs,
-            current_end=window.current.end,
+            make,
             z_threshold=s.z_threshold,
             min_relative_change=s.min_relative_change,
             # The data-quality block has no sustain of its own; pipelines share the service one.
             sustain=config.detectors.performance_availability.sustain,
         )
-        return shift_checks(table, make, z_threshold=s.z_threshold)
 
     # ----------------------------------------------------------------- drift
     def _drift(

@@ -6,7 +6,7 @@ from rcaflows.config.models import ComponentKind, MetricKind, MetricSpec, System
 from rcaflows.data import Window
 from rcaflows.detection.base import CheckFactory, register
 from rcaflows.detection.models import CheckResult
-from rcaflows.detection.robust import shift_checks, shift_table
+from rcaflows.detection.robust import window_shift_checks
 from rcaflows.vocab import CheckStatus, IncidentType
 
 
@@ -36,17 +36,12 @@ class IntegrationDetector:
         s = config.detectors.integration_dependency
         make = CheckFactory(self.name, self.incident_type, window.current)
         specs = dependency_specs(config, s.kinds)
-        if not specs:
-            return []
-        table = shift_table(
-            window.reference.metrics,
-            window.current.metrics,
+        return window_shift_checks(
+            window,
             specs,
-            current_end=window.current.end,
+            make,
             z_threshold=s.z_threshold,
             min_relative_change=s.min_relative_change,
             sustain=s.sustain,
-        )
-        return shift_checks(
-            table, make, z_threshold=s.z_threshold, fail_status={str(MetricKind.FRESHNESS): CheckStatus.LATE}
+            fail_status={str(MetricKind.FRESHNESS): CheckStatus.LATE},
         )

@@ -11,7 +11,7 @@ from rcaflows.config.models import ComponentKind, MetricKind, MetricSpec, System
 from rcaflows.data import Window
 from rcaflows.detection.base import CheckFactory, fmt_num, register, score_from_ratio
 from rcaflows.detection.models import CheckResult
-from rcaflows.detection.robust import shift_checks, shift_table
+from rcaflows.detection.robust import window_shift_checks
 from rcaflows.vocab import CheckStatus, IncidentType
 
 _EXCLUDED_KINDS = {ComponentKind.DEPENDENCY, ComponentKind.PIPELINE}
@@ -48,16 +48,9 @@ class PerformanceDetector:
         specs = watched_specs(config, s.kinds)
         if not specs:
             return []
-        table = shift_table(
-            window.reference.metrics,
-            window.current.metrics,
-            specs,
-            current_end=window.current.end,
-            z_threshold=s.z_threshold,
-            min_relative_change=s.min_relative_change,
-            sustain=s.sustain,
+        checks = window_shift_checks(
+            window, specs, make, z_threshold=s.z_threshold, min_relative_change=s.min_relative_change, sustain=s.sustain
         )
-        checks = shift_checks(table, make, z_threshold=s.z_threshold)
         checks += self._burn_rate(window, specs, make, s.slo_availability, s.burn_rate)
         return checks
 

@@ -25,7 +25,7 @@ from rcaflows.detection.base import (
 from rcaflows.detection.detectors.performance import watched_specs
 from rcaflows.detection.detectors.quality import two_proportion_drop
 from rcaflows.detection.models import CheckResult
-from rcaflows.detection.robust import shift_checks, shift_table
+from rcaflows.detection.robust import window_shift_checks
 from rcaflows.detection.stats import robust_location_scale
 from rcaflows.vocab import CheckStatus, IncidentType
 
@@ -294,19 +294,16 @@ class SecurityDetector:
     def _surge(window: Window, config: SystemConfig, make: CheckFactory) -> list[CheckResult]:
         perf = config.detectors.performance_availability
         specs = watched_specs(config, [MetricKind.THROUGHPUT])
-        if not specs:
-            return []
-        table = shift_table(
-            window.reference.metrics,
-            window.current.metrics,
+        return window_shift_checks(
+            window,
             specs,
-            current_end=window.current.end,
+            make,
             z_threshold=perf.z_threshold,
             min_relative_change=perf.min_relative_change,
             sustain=perf.sustain,
             direction=[1] * len(specs),  # a rise in traffic is what matters here
+            subtype="traffic_surge",
         )
-        return shift_checks(table, make, z_threshold=perf.z_threshold, subtype="traffic_surge")
 
 
 def _one_sided_up(k_r: int, n_r: int, k_c: int, n_c: int) -> float:
