@@ -48,6 +48,7 @@ def notify(cfg: SystemConfig, step: FiredStep) -> int:
         f"escalation level {step.level}: {step.reason}",
         "escalation",
         config=cfg,
+        force=True,  # the incident may be unchanged since its last message; the escalation must still go out
     )
     return len(results)
 

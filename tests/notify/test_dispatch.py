@@ -71,6 +71,8 @@ def test_contract_first_post_then_update_then_skip(
         assert rec.last_message["severity"] == "critical"
         kinds = [e.kind for e in events(s, key)]
     assert kinds.count(EventKind.NOTIFICATION) == 2  # the skip is not an event
+    forced = dispatch(store, key, [ch], "escalation level 1", "escalation", sleep=no_sleep, force=True)
+    assert forced[0].ok and forced[0].mode is not DeliveryMode.SKIPPED  # an escalation always goes out
 
 
 def test_slack_api_edits_the_one_message(

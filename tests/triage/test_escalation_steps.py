@@ -158,7 +158,10 @@ def test_dispatch_hook_gets_the_channels_after_commit(store: Store, cfg: SystemC
     iid = open_planned(severity="critical")
     calls: list[tuple] = []
 
-    def hook(st: Store, incident_id: int, channels: list[str], reason: str, actor: str, *, config: object) -> None:
+    def hook(
+        st: Store, incident_id: int, channels: list[str], reason: str, actor: str, *, config: object, force: bool
+    ) -> None:
+        assert force  # an escalation is sent even if the message content did not change
         with st.session(readonly=True) as s:  # the escalation is committed before delivery
             assert any(e.kind is EventKind.ESCALATION for e in events(s, incident_id))
         calls.append((incident_id, tuple(channels), actor))

@@ -156,6 +156,7 @@ def dispatch(
     *,
     config: SystemConfig | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    force: bool = False,
 ) -> list[DeliveryResult]:
     """Post, update or resolve the incident's one message on each channel, and record each outcome.
 
@@ -171,6 +172,7 @@ def dispatch(
         actor: Who sends, e.g. ``"detection"``, ``"escalation"``.
         config: The system config, to resolve channel names.
         sleep: Called between retries (tests pass a no-op).
+        force: Send even when the message content is unchanged (an escalation must reach its targets).
 
     Raises:
         NotFoundError: If the incident does not exist.
@@ -211,7 +213,7 @@ def dispatch(
         previous, last_hash = prior.get(ch.name, (None, None))
         action = base.action if base.action is EventAction.RESOLVE or previous is None else EventAction.UPDATE
         message = base.model_copy(update={"action": action})
-        if previous is not None and last_hash == message.content_hash():
+        if not force and previous is not None and last_hash == message.content_hash():
             results.append(
                 DeliveryResult(
                     incident=key,

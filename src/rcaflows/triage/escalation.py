@@ -413,7 +413,15 @@ def escalate_due(
             if not f.channels:
                 continue
             try:
-                send(store, f.incident_id, f.channels, f"escalation level {f.level}: {f.reason}", ACTOR, config=config)
+                send(
+                    store,
+                    f.incident_id,
+                    f.channels,
+                    f"escalation level {f.level}: {f.reason}",
+                    ACTOR,
+                    config=config,
+                    force=True,  # unchanged content must still reach the escalation's targets
+                )
             except Exception:  # delivery is recorded by the notifier; never undo the escalation
                 log.exception("escalation %s of %s: notification failed", f.step_id, f.incident)
     return fired
