@@ -99,3 +99,24 @@ def test_every_field_has_a_description() -> None:
         if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == models.__name__:
             missing += [f"{name}.{f}" for f, info in obj.model_fields.items() if not info.description]
     assert missing == []
+
+
+def test_lineage_can_come_from_openlineage_events(tmp_path: Path) -> None:
+    import shutil
+
+    import networkx as nx
+
+    shutil.copy(demo_config_path().parent / "openlineage.jsonl", tmp_path / "events.jsonl")
+    raw = yaml.safe_load(demo_text())
+    declared = raw["lineage"]
+    raw["lineage"] = {"openlineage": "events.jsonl"}  # relative to the config file
+    path = tmp_path / "system.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    from_events = lineage_graph(load_config(path))
+    from_yaml = lineage_graph(load_config())
+    assert set(from_events.edges) == set(from_yaml.edges) == {tuple(e) for e in declared["edges"]}
+    assert nx.get_node_attributes(from_events, "component") == nx.get_node_attributes(from_yaml, "component")
+    raw["lineage"] = {"openlineage": "missing.jsonl"}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(ConfigError, match=r"lineage.openlineage: .*missing.jsonl does not exist"):
+        load_config(path)

@@ -184,8 +184,38 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
         yield ("sources",), "at least one source is required"
 
 
-def parse_config(text: str, where: str = "<config>") -> SystemConfig:
-    """Parse and validate config text; raise :class:`ConfigError` listing every problem."""
+def _with_openlineage(cfg: SystemConfig, base_dir: Path, where: str, lines: dict[Path_, int]) -> SystemConfig:
+    """Merge the lineage read from ``lineage.openlineage`` events with the nodes and edges declared inline."""
+    from rcaflows.errors import DataError
+    from rcaflows.sources.openlineage import load_openlineage, to_lineage_config
+
+    ref = cfg.lineage.openlineage
+    assert ref is not None
+    path = Path(ref) if Path(ref).is_absolute() else base_dir / ref
+    line = _line_of(lines, ("lineage", "openlineage"))
+    if not path.exists():
+        msg = (
+            f"{where}:{line}: lineage.openlineage: {path} does not exist; "
+            "expected an OpenLineage event file or directory"
+        )
+        raise ConfigError(msg, [msg])
+    try:
+        read = to_lineage_config(load_openlineage(path).graph)
+    except (DataError, ConfigError) as exc:
+        msg = f"{where}:{line}: lineage.openlineage: {exc}"
+        raise ConfigError(msg, [msg]) from None
+    declared = {n.name for n in cfg.lineage.nodes}
+    nodes = [n for n in read.nodes if n.name not in declared] + list(cfg.lineage.nodes)
+    edges = list(dict.fromkeys([*read.edges, *cfg.lineage.edges]))
+    lineage = cfg.lineage.model_copy(update={"nodes": nodes, "edges": edges})
+    return cfg.model_copy(update={"lineage": lineage})
+
+
+def parse_config(text: str, where: str = "<config>", base_dir: Path | None = None) -> SystemConfig:
+    """Parse and validate config text; raise :class:`ConfigError` listing every problem.
+
+    ``base_dir`` resolves relative paths in the config (default: the current directory).
+    """
     try:
         raw = yaml.safe_load(text)
         lines = _line_map(text)
@@ -211,6 +241,8 @@ def parse_config(text: str, where: str = "<config>") -> SystemConfig:
                 expected = "unknown field; check its spelling"
             problems.append(f"{where}:{_line_of(lines, path)}: {_dotted(path)}: {expected}")
         raise ConfigError(f"{where}: {len(problems)} problem(s) in config", problems) from None
+    if cfg.lineage.openlineage:
+        cfg = _with_openlineage(cfg, base_dir or Path.cwd(), where, lines)
     problems = [f"{where}:{_line_of(lines, p)}: {_dotted(p)}: {m}" for p, m in _cross_reference(cfg)]
     if problems:
         raise ConfigError(f"{where}: {len(problems)} problem(s) in config", problems)
@@ -228,7 +260,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> SystemConfig:
     except OSError as exc:
         msg = f"{p}: cannot read config: {exc.strerror or exc}"
         raise ConfigError(msg, [msg]) from exc
-    cfg = parse_config(text, str(p))
+    cfg = parse_config(text, str(p), base_dir=p.parent)
     env_url = os.environ.get(STORE_URL_ENV)
     if env_url:
         cfg = cfg.model_copy(update={"store": cfg.store.model_copy(update={"url": env_url})})

@@ -133,6 +133,12 @@ class LineageNode(_Model):
 
 
 class LineageConfig(_Model):
+    openlineage: str | None = Field(
+        None,
+        description="OpenLineage run events (a JSON-lines file or a directory of .json events, relative to this "
+        "config file) to read the lineage from; nodes and edges declared here are added to it, and a node "
+        "declared here overrides the event stream's node of the same name.",
+    )
     nodes: list[LineageNode] = Field(default_factory=list, description="Lineage nodes.")
     edges: list[tuple[str, str]] = Field(
         default_factory=list, description="Directed edges [upstream, downstream] between node names."

@@ -46,8 +46,8 @@ class IncidentSummary(BaseModel):
 
     @field_validator("subtype", "severity", "priority", "team", "state", mode="before")
     @classmethod
-    def _placeholder_is_none(cls, value: Any) -> Any:
-        """Read the placeholders ``""``, ``"-"`` and ``"—"`` as "not set", e.g. for ad-hoc runs."""
+    def _blank_is_none(cls, value: Any) -> Any:
+        """Read the blanks ``""``, ``"-"`` and ``"—"`` as "not set", e.g. for ad-hoc runs."""
         return None if isinstance(value, str) and value.strip() in _UNSET else value
 
     @classmethod
