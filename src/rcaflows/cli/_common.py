@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -55,7 +55,7 @@ def no_heartbeat() -> Any:
         yield
 
 
-def fail(exc: Exception) -> None:
+def fail(exc: Exception) -> NoReturn:
     err.print(f"[red]error:[/red] {exc}", highlight=False)
     if isinstance(exc, ConfigError) and len(exc.problems) > 1:
         for p in exc.problems:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from rcaflows.cli import _common
 from rcaflows.cli._common import ConfigOpt, StoreOpt, app, fail
 from rcaflows.errors import RcaflowsError, StoreError
+
+T = TypeVar("T")
 
 db_app = typer.Typer(no_args_is_help=True, help="Migrate and inspect the incident store's schema.")
 app.add_typer(db_app, name="db")
@@ -38,26 +41,33 @@ def db_upgrade(
     _common.console.print(f"{mask_url(url)}: {before or '(empty)'} -> {after}", highlight=False)
 
 
-@db_app.command("current")
-def db_current(config: ConfigOpt = None, store: StoreOpt = None) -> None:
-    """Print the database's schema revision and the newest this rcaflows knows."""
+def _inspect(config: str | None, store: str | None, what: str, read: Callable[[Any], T]) -> tuple[str, T]:
+    """Open the store's database, apply ``read`` to a connection, and return the URL and the result."""
     import sqlalchemy as sa
 
     from rcaflows.incidents.db import Store, mask_url
-    from rcaflows.incidents.migrations import current_revision, head_revision
 
     try:
         url = _url(config, store)
         engine = Store(url).engine  # URL checked, a SQLite file's directory made
         try:
             with engine.connect() as conn:
-                rev = current_revision(conn)
+                return url, read(conn)
         except sa.exc.SQLAlchemyError as e:
-            raise StoreError(f"cannot read the schema revision of {mask_url(url)}: {e}") from e
+            raise StoreError(f"cannot {what} of {mask_url(url)}: {e}") from e
         finally:
             engine.dispose()
     except RcaflowsError as exc:
         fail(exc)
+
+
+@db_app.command("current")
+def db_current(config: ConfigOpt = None, store: StoreOpt = None) -> None:
+    """Print the database's schema revision and the newest this rcaflows knows."""
+    from rcaflows.incidents.db import mask_url
+    from rcaflows.incidents.migrations import current_revision, head_revision
+
+    url, rev = _inspect(config, store, "read the schema revision", current_revision)
     head = head_revision()
     status = "up to date" if rev == head else ("not stamped" if rev is None else "behind or unknown")
     _common.console.print(f"{mask_url(url)}: revision {rev or '(none)'}; head {head} ({status})", highlight=False)
@@ -66,23 +76,10 @@ def db_current(config: ConfigOpt = None, store: StoreOpt = None) -> None:
 @db_app.command("check")
 def db_check(config: ConfigOpt = None, store: StoreOpt = None) -> None:
     """Compare the database's schema with the models; exit 1 listing the differences."""
-    import sqlalchemy as sa
-
-    from rcaflows.incidents.db import Store, mask_url
+    from rcaflows.incidents.db import mask_url
     from rcaflows.incidents.migrations import schema_diff
 
-    try:
-        url = _url(config, store)
-        engine = Store(url).engine  # URL checked, a SQLite file's directory made
-        try:
-            with engine.connect() as conn:
-                diffs = schema_diff(conn)
-        except sa.exc.SQLAlchemyError as e:
-            raise StoreError(f"cannot inspect the schema of {mask_url(url)}: {e}") from e
-        finally:
-            engine.dispose()
-    except RcaflowsError as exc:
-        fail(exc)
+    url, diffs = _inspect(config, store, "inspect the schema", schema_diff)
     if not diffs:
         _common.console.print(f"{mask_url(url)}: schema matches the models", highlight=False)
         return
