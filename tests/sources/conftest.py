@@ -54,6 +54,12 @@ def openmetrics_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def prometheus_binaries() -> None:
+    """Require Debian's prometheus and promtool (a failure in CI, a skip elsewhere)."""
+    _require_binaries()
+
+
+@pytest.fixture(scope="session")
 def prometheus_url(openmetrics_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start a real Prometheus serving the known series; stop it after the session."""
     _require_binaries()

@@ -27,7 +27,7 @@ def test_export_writes_a_config_whose_sources_are_the_exported_files(tmp_path: P
 
 @pytest.mark.slow
 def test_demo_from_prometheus_parquet_openlineage_matches_the_simulator(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: None, prometheus_binaries: None
 ) -> None:
     monkeypatch.chdir(tmp_path)
     outcomes = {}
