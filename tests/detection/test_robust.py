@@ -160,3 +160,35 @@ def test_stationary_series_never_fail(level: float, noise: float, kind: MetricKi
     specs = [_spec("x", kind, unit="%" if kind != MetricKind.LATENCY else "ms")]
     v = level * (1 + noise * rng.standard_normal((240, 1)))
     assert _run(v, specs).iloc[0]["status"] != "fail"
+
+
+def test_wide_pivot_matches_a_pandas_pivot_with_duplicates_gaps_and_inf() -> None:
+    """The chunked pivot of the hourly scan gives exactly what a plain pandas pivot gives."""
+    from rcaflows.detection import robust
+
+    rng = np.random.default_rng(7)
+    ts = pd.date_range("2026-01-01", periods=500, freq="1min", tz="UTC")
+    comps = [f"c{i}" for i in range(12)]
+    df = pd.DataFrame(
+        {
+            "timestamp": np.repeat(ts, len(comps)),
+            "component": np.tile(comps, len(ts)),
+            "metric": "m",
+            "value": rng.standard_normal(len(ts) * len(comps)),
+        }
+    ).sample(frac=0.8, random_state=1)  # gaps, rows out of order
+    dup = df.sample(300, random_state=2).assign(value=lambda d: d["value"] + 1.0)
+    df = pd.concat([df, dup])
+    df.loc[df.sample(50, random_state=3).index, "value"] = np.inf
+    keys = pd.MultiIndex.from_tuples([(c, "m") for c in [*comps[::-1], "absent"]])
+    old_rows = robust._PIVOT_ROWS
+    robust._PIVOT_ROWS = 997  # many chunks, with duplicates across chunk borders
+    try:
+        times, wide = robust._wide(df, keys)
+    finally:
+        robust._PIVOT_ROWS = old_rows
+    clean = df.assign(value=df["value"].where(np.isfinite(df["value"])))
+    expected = clean.pivot_table(index="timestamp", columns="component", values="value", aggfunc="mean")
+    expected = expected.reindex(index=pd.DatetimeIndex(times, tz="UTC"), columns=[c for c, _ in keys])
+    np.testing.assert_allclose(wide, expected.to_numpy(dtype=float), equal_nan=True)
+    assert np.isnan(wide[:, -1]).all()  # a key without data stays empty
