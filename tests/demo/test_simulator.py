@@ -16,7 +16,8 @@ from rcaflows.demo.simulator import _simulate
 from rcaflows.errors import ConfigError
 from rcaflows.vocab import IncidentType
 
-FAULTS = [name for name in SCENARIOS if name != "no_fault"]
+FAULTS = [name for name, sc in SCENARIOS.items() if name != "no_fault" and not sc.parts]  # one fault each
+MULTI = [name for name, sc in SCENARIOS.items() if sc.parts]
 # retrain_bias's root (fpr_gap) lives in labelled predictions, tested in test_retrain_bias_fpr_gap
 METRIC_FAULTS = [name for name in FAULTS if name != "retrain_bias"]
 DAY = timedelta(days=1)
@@ -152,7 +153,7 @@ def test_labels_absent_within_label_delay_of_end() -> None:
     assert old["label"].notna().all()
 
 
-@pytest.mark.parametrize("name", FAULTS)
+@pytest.mark.parametrize("name", FAULTS + MULTI)
 def test_faults_match_no_fault_before_injection(name: str) -> None:
     world = simulate(name)
     base = simulate("no_fault").data
@@ -299,9 +300,19 @@ def test_truth_round_trips_through_json(name: str, tmp_path: Path) -> None:
     assert truth.scenario == name
     if name == "no_fault":
         assert truth.incident_types == [] and truth.root_cause_component == "" and truth.onset is None
+        assert truth.faults == []
+    elif name in MULTI:
+        assert len(truth.faults) >= 2 and truth.onset == min(f.onset for f in truth.faults)
+        assert truth.incident_types == list(dict.fromkeys(t for f in truth.faults for t in f.incident_types))
     else:
         assert truth.onset == DEMO_END - timedelta(minutes=45)
         assert all(isinstance(t, IncidentType) for t in truth.incident_types) and truth.incident_types
+        (fault,) = truth.faults
+        assert (fault.root_cause_component, fault.onset, fault.incident_types) == (
+            truth.root_cause_component,
+            truth.onset,
+            truth.incident_types,
+        )
 
 
 def test_scenario_names_and_order() -> None:
@@ -313,7 +324,26 @@ def test_scenario_names_and_order() -> None:
         "query_flood",
         "dependency_timeout",
         "distractor_cpu",
+        "drift_and_deploy",
         "no_fault",
+    ]
+
+
+def test_two_fault_world_injects_each_fault_at_its_own_onset() -> None:
+    world = simulate("drift_and_deploy")
+    drift, deploy = world.truth.faults
+    assert (drift.root_cause_component, deploy.root_cause_component) == ("txn_ingest", "scoring_api")
+    assert (drift.onset, deploy.onset) == (DEMO_END - timedelta(minutes=50), DEMO_END - timedelta(minutes=25))
+    raw = world.data.batches["raw_transactions"]
+    amounts = raw.groupby(raw["timestamp"].dt.floor("min"))["amount"].median()
+    latency = world.data.series("scoring_api", "latency_p95_ms")
+    for fault, series in ((drift, amounts), (deploy, latency)):
+        moved = first_move(series, fault.onset - timedelta(minutes=30))
+        assert moved is not None and timedelta(0) <= moved - fault.onset <= timedelta(minutes=5), fault
+    changes = world.data.changes
+    late = changes[changes["timestamp"] >= drift.onset - timedelta(minutes=10)]
+    assert list(zip(late["component"], late["kind"], late["timestamp"], strict=True)) == [
+        ("scoring_api", "deploy", deploy.onset)
     ]
 
 

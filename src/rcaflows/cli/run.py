@@ -12,12 +12,16 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from rcaflows.cli import _common
 from rcaflows.cli._common import (
     ConfigOpt,
     ScenarioOpt,
     app,
+    cell,
+    cells,
+    esc,
     fail,
     no_heartbeat,
     parse_time,
@@ -57,9 +61,15 @@ def demo(
     cfg = load_config()
     db = cfg.store.url.removeprefix("sqlite:///")
     if not keep and cfg.store.url.startswith("sqlite:///") and Path(db).exists():
-        Path(db).unlink()
+        from rcaflows.incidents import Store
+
+        Store.clear_cache()  # a store opened on the old file would refuse the new one (see Store.check_file)
+        for suffix in ("", "-wal", "-shm"):  # a stale write-ahead log must not be replayed into the new file
+            Path(db + suffix).unlink(missing_ok=True)
         shutil.rmtree(cfg.rca.reports_dir, ignore_errors=True)
-    _common.console.print(f"[bold]rcaflows demo[/bold]: {cfg.system.description}; detection at {DEMO_END.isoformat()}")
+    _common.console.print(
+        f"[bold]rcaflows demo[/bold]: {esc(cfg.system.description)}; detection at {DEMO_END.isoformat()}"
+    )
     if sources not in ("simulator", "prometheus"):
         fail(ConfigError(f"--sources: unknown value {sources!r}; expected 'simulator' or 'prometheus'"))
     with contextlib.ExitStack() as stack, _common.console.status("starting Prefect's local API …") as status:
@@ -73,7 +83,7 @@ def demo(
                 configs = stack.enter_context(exported_demo(names, exported, prometheus_url))
             except RcaflowsError as exc:
                 fail(exc)
-            _common.console.print(f"sources: Prometheus + Parquet + OpenLineage exported to {exported}/")
+            _common.console.print(f"sources: Prometheus + Parquet + OpenLineage exported to {exported}/", markup=False)
         from flows.detection import detection
 
         outcomes = []
@@ -90,10 +100,11 @@ def demo(
                     fail(exc)
                 outcome = evaluate(simulate(name).truth, result)
                 outcomes.append(outcome)
-                mark = "[green]✓[/green]" if outcome.detected and outcome.quiet else "[red]✗[/red]"
+                ok = outcome.detected and outcome.quiet and outcome.one_per_fault
+                mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
                 _common.console.print(
-                    f"  {mark} {name}: {len(outcome.incidents)} incident(s), "
-                    f"top cause {outcome.top_cause or '-'} ({time.perf_counter() - t0:.1f} s)"
+                    f"  {mark} {esc(name)}: {len(outcome.incidents)} incident(s) for {len(outcome.faults)} fault(s), "
+                    f"top cause {esc(outcome.top_cause or '-')} ({time.perf_counter() - t0:.1f} s)"
                 )
     table = Table(title="rcaflows demo: detection and root cause vs the injected truth")
     for col in (
@@ -107,30 +118,42 @@ def demo(
     ):
         table.add_column(col, overflow="fold")
     for o in outcomes:
-        ok = o.detected and o.quiet
+        ok = o.detected and o.quiet and o.one_per_fault
         hit = o.top1 or (not o.root_cause and o.top_cause is None)
         table.add_row(
-            o.scenario,
-            ", ".join(o.expected_types) or "(nothing)",
-            f"[{'green' if ok else 'red'}]{', '.join(o.found_types) or 'none'}[/] ({len(o.incidents)})",
-            f"[{'green' if hit else 'yellow'}]{o.top_cause or '-'}[/]",
-            o.root_cause or "-",
-            f"{o.confidence:.0%}" if o.confidence is not None else "-",
-            o.report or "-",
+            cell(o.scenario),
+            cell(", ".join(o.expected_types) or "(nothing)"),
+            Text.assemble(
+                (", ".join(o.found_types) or "none", "green" if ok else "red"),
+                f" ({len(o.incidents)} for {len(o.faults)} fault{'' if len(o.faults) == 1 else 's'}"
+                + (f", {len(o.distractor_incidents)} on distractors" if o.distractor_incidents else "")
+                + ")",
+            ),
+            Text(o.top_cause or "-", style="green" if hit else "yellow"),
+            *cells(o.root_cause or "-", f"{o.confidence:.0%}" if o.confidence is not None else "-", o.report or "-"),
         )
     _common.console.print(table)
-    faults = [o for o in outcomes if o.expected_types]
-    clean = [o for o in outcomes if not o.expected_types]
+    faults = [f for o in outcomes for f in o.faults]
+    clean = [o for o in outcomes if not o.faults]
     _common.console.print(
-        f"detected {sum(o.detected for o in faults)}/{len(faults)} injected faults; "
+        f"detected {sum(f.detected for f in faults)}/{len(faults)} injected faults; "
+        f"one incident per fault in {sum(o.one_per_fault for o in outcomes if o.faults)}/{len(outcomes) - len(clean)} "
+        f"scenarios (+{sum(len(o.distractor_incidents) for o in outcomes)} on declared distractors); "
         f"no-fault scenarios quiet {sum(o.quiet for o in clean)}/{len(clean)}; "
-        f"root cause ranked first {sum(o.top1 for o in faults)}/{len(faults)}, "
-        f"in top 3 {sum(o.truth_rank is not None and o.truth_rank <= 3 for o in faults)}/{len(faults)}; "
+        f"root cause ranked first {sum(f.truth_rank == 1 for f in faults)}/{len(faults)}, "
+        f"in top 3 {sum(f.truth_rank is not None and f.truth_rank <= 3 for f in faults)}/{len(faults)}; "
         f"wall time {time.perf_counter() - started:.1f} s"
     )
-    _common.console.print(f"store: {cfg.store.url}   reports: {cfg.rca.reports_dir}/")
+    _common.console.print(f"store: {cfg.store.url}   reports: {cfg.rca.reports_dir}/", markup=False)
     if json_out:
         json_out.write_text(json.dumps([o.model_dump() for o in outcomes], indent=2))
+
+
+def _check_config(config: str | None) -> None:
+    """Load the config before any flow starts, so a bad one is reported as its problems, not a flow crash."""
+    from rcaflows.config import load_config
+
+    load_config(config)
 
 
 @app.command()
@@ -145,31 +168,35 @@ def detect(
     prefect_env(verbose)
     try:
         when = parse_time(at, "--at")
+        _check_config(config)
         from flows.detection import detection
 
         with no_heartbeat():
             result = detection(config=config, at=when, scenario=scenario, run_rca=rca)
     except RcaflowsError as exc:
         fail(exc)
-    table = Table(title=f"{result['system']}: window {result['window'][0]} .. {result['window'][1]}")
+    table = Table(title=cell(f"{result['system']}: window {result['window'][0]} .. {result['window'][1]}"))
     for col in ("incident", "action", "type", "component", "severity", "priority", "team", "title"):
         table.add_column(col)
     for i in result["incidents"]:
         table.add_row(
-            i["key"],
-            "opened" if i["created"] else "updated",
-            i["type"],
-            i["component"],
-            i["severity"],
-            i["priority"],
-            i["team"],
-            i["title"],
+            *cells(
+                i["key"],
+                "opened" if i["created"] else "updated",
+                i["type"],
+                i["component"],
+                i["severity"],
+                i["priority"],
+                i["team"],
+                i["title"],
+            )
         )
     _common.console.print(table)
     _common.console.print(f"{result['checks']} checks, {result['failed_checks']} failed")
     for inv in result["investigations"]:
         _common.console.print(
-            f"  {inv.get('incident')}: top cause {inv.get('top')} → {(inv.get('report') or {}).get('html')}"
+            f"  {inv.get('incident')}: top cause {inv.get('top')} → {(inv.get('report') or {}).get('html')}",
+            markup=False,
         )
 
 
@@ -188,6 +215,7 @@ def rca(
     prefect_env(verbose)
     try:
         t_end, t_start = parse_time(end, "--end"), parse_time(start, "--start")
+        _check_config(config)
         from flows.rca import rca as rca_flow
 
         with no_heartbeat():
@@ -203,12 +231,12 @@ def rca(
     except RcaflowsError as exc:
         fail(exc)
     _common.console.print(
-        f"top cause: [bold]{out['top']}[/bold] {out['top_metric'] or ''} "
-        f"(confidence {out['confidence'] or 0:.0%}); ranked: {', '.join(out['hypotheses'])}"
+        f"top cause: [bold]{esc(out['top'])}[/bold] {esc(out['top_metric'] or '')} "
+        f"(confidence {out['confidence'] or 0:.0%}); ranked: {esc(', '.join(out['hypotheses']))}"
     )
     if out["failed_phases"]:
-        _common.console.print(f"[yellow]failed phases: {', '.join(out['failed_phases'])}[/yellow]")
-    _common.console.print(f"report: {out['report']['html']}  ·  {out['report']['markdown']}")
+        _common.console.print(f"[yellow]failed phases: {esc(', '.join(out['failed_phases']))}[/yellow]")
+    _common.console.print(f"report: {out['report']['html']}  ·  {out['report']['markdown']}", markup=False)
 
 
 @app.command()

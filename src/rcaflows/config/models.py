@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rcaflows.timeutil import Duration
 from rcaflows.vocab import IncidentType, Severity
+
+NAME_MAX = 200
+"""Longest name (system, component, metric, team, channel, ...): the incident store's name columns hold 200."""
+
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
 
 
 class _Model(BaseModel):
@@ -21,7 +26,7 @@ class _Model(BaseModel):
 
 
 class SystemInfo(_Model):
-    name: str = Field(description="Short name of the monitored system; scopes incident fingerprints.")
+    name: Name = Field(description="Short name of the monitored system; scopes incident fingerprints.")
     description: str = Field("", description="One line on what the system does.")
     environment: str = Field("production", description="Deployment environment (production, staging, ...).")
 
@@ -58,7 +63,7 @@ class ExecutionConfig(_Model):
 
 
 class SourceConfig(_Model):
-    name: str = Field(description="Name of this source, used in logs and reports.")
+    name: Name = Field(description="Name of this source, used in logs and reports.")
     kind: str = Field(
         description="Source implementation from the registry: demo, files, prometheus, parquet, duckdb or changes."
     )
@@ -84,10 +89,10 @@ class ComponentKind(StrEnum):
 
 
 class ComponentConfig(_Model):
-    name: str = Field(description="Component name as it appears in the metrics' 'component' column.")
+    name: Name = Field(description="Component name as it appears in the metrics' 'component' column.")
     kind: ComponentKind = Field(description="What the component is.")
-    team: str | None = Field(None, description="Owning team (a name from 'teams').")
-    depends_on: list[str] = Field(
+    team: Name | None = Field(None, description="Owning team (a name from 'teams').")
+    depends_on: list[Name] = Field(
         default_factory=list, description="Components this one calls or reads from (topology edges)."
     )
 
@@ -106,8 +111,8 @@ class MetricKind(StrEnum):
 
 
 class MetricSpec(_Model):
-    component: str = Field(description="Component the metric belongs to.")
-    name: str = Field(description="Metric name as in the metrics' 'metric' column.")
+    component: Name = Field(description="Component the metric belongs to.")
+    name: Name = Field(description="Metric name as in the metrics' 'metric' column.")
     kind: MetricKind = Field(description="What the metric measures; detectors select metrics by kind.")
     higher_is_worse: bool = Field(True, description="True when a rise is bad (latency); False for throughput.")
     unit: str = Field("", description="Unit shown in reports (ms, %, rows, s).")
@@ -123,9 +128,9 @@ class LineageNodeKind(StrEnum):
 
 
 class LineageNode(_Model):
-    name: str = Field(description="Node name (dataset, job, model or consumer).")
+    name: Name = Field(description="Node name (dataset, job, model or consumer).")
     kind: LineageNodeKind = Field(description="What the node is.")
-    component: str | None = Field(None, description="Component whose metrics describe this node.")
+    component: Name | None = Field(None, description="Component whose metrics describe this node.")
     columns: list[str] = Field(
         default_factory=list,
         description="Columns or features this node produces (used to map drift to nodes).",
@@ -146,8 +151,8 @@ class LineageConfig(_Model):
 
 
 class ModelConfig(_Model):
-    name: str = Field(description="Model name.")
-    component: str = Field(description="Component that serves the model.")
+    name: Name = Field(description="Model name.")
+    component: Name = Field(description="Component that serves the model.")
     lineage_node: str = Field(description="Lineage node of the model.")
     features: list[str] = Field(description="Feature columns in the prediction log.")
     group_column: str = Field("group", description="Prediction-log column holding the protected group.")
@@ -298,6 +303,12 @@ class AlertingConfig(_Model):
         description="Let a data-pipeline, missing-data or data-quality incident suppress the model-quality "
         "and bias incidents it explains downstream in the lineage graph.",
     )
+    group_window: Duration = Field(
+        timedelta(minutes=10),
+        description="Failing checks on the same or adjacent components (topology or lineage) whose onsets lie "
+        "at most this far apart join one incident, whatever their types; a fault's signals start within "
+        "minutes of each other, two independent faults usually do not.",
+    )
 
     @model_validator(mode="after")
     def _m_within_n(self) -> AlertingConfig:
@@ -309,7 +320,7 @@ class AlertingConfig(_Model):
 
 
 class TeamConfig(_Model):
-    name: str = Field(description="Team name.")
+    name: Name = Field(description="Team name.")
     description: str = Field("", description="What the team owns.")
     channels: list[str] = Field(default_factory=list, description="Notification channels of the team.")
     escalation_policy: str | None = Field(None, description="Escalation policy name used for this team.")
@@ -323,15 +334,15 @@ class RouteMatch(_Model):
 
 
 class RouteRule(_Model):
-    name: str = Field(description="Rule name, shown when explaining a route.")
+    name: Name = Field(description="Rule name, shown when explaining a route.")
     match: RouteMatch = Field(default_factory=RouteMatch, description="Conditions; all must hold.")
-    team: str = Field(description="Team that gets the incident.")
+    team: Name = Field(description="Team that gets the incident.")
     channels: list[str] = Field(default_factory=list, description="Extra channels besides the team's.")
 
 
 class RoutingConfig(_Model):
     rules: list[RouteRule] = Field(default_factory=list, description="Rules in order; the first match wins.")
-    default_team: str = Field(description="Team used when no rule matches.")
+    default_team: Name = Field(description="Team used when no rule matches.")
 
 
 class EscalationLevel(_Model):
@@ -343,7 +354,7 @@ class EscalationLevel(_Model):
 class EscalationPolicy(_Model):
     """How an incident escalates; copied onto the incident when it opens, so edits never reach open ones."""
 
-    name: str = Field(description="Policy name.")
+    name: Name = Field(description="Policy name.")
     levels: list[EscalationLevel] = Field(
         default_factory=list, description="Time-based levels in order of 'after'; an acknowledgement cancels them."
     )
@@ -382,7 +393,7 @@ class ChannelKind(StrEnum):
 
 
 class ChannelConfig(_Model):
-    name: str = Field(description="Channel name referenced by teams, rules and escalation levels.")
+    name: Name = Field(description="Channel name referenced by teams, rules and escalation levels.")
     kind: ChannelKind = Field(description="Transport.")
     url_env: str | None = Field(None, description="Environment variable holding the webhook URL (never the URL).")
     to: list[str] = Field(default_factory=list, description="Email recipients.")
@@ -399,7 +410,19 @@ class ChannelConfig(_Model):
     slack_channel: str | None = Field(None, description="slack: channel id to post to with the bot token.")
     smtp_host: str | None = Field(None, description="email: SMTP server host.")
     smtp_port: int = Field(587, ge=1, le=65535, description="email: SMTP server port.")
-    smtp_starttls: bool = Field(True, description="email: upgrade the connection with STARTTLS when offered.")
+    smtp_tls: Literal["starttls", "ssl", "none"] = Field(
+        "starttls",
+        description="email: 'starttls' (the server must offer STARTTLS, else nothing is sent), 'ssl' (SMTPS, "
+        "TLS from the first byte, usually port 465) or 'none' (plain text: only for a relay on a trusted network).",
+    )
+    smtp_plaintext_auth: bool = Field(
+        False,
+        description="email: with smtp_tls 'none', send the user name and password over plain text anyway "
+        "(refused unless set: anyone on the path reads them).",
+    )
+    smtp_ca_file: str | None = Field(
+        None, description="email: PEM file of the CA(s) that sign the SMTP server's certificate (default: system CAs)."
+    )
     smtp_from: str | None = Field(None, description="email: sender address.")
     username_env: str | None = Field(None, description="email: environment variable holding the SMTP user name.")
     password_env: str | None = Field(None, description="email: environment variable holding the SMTP password.")
@@ -430,6 +453,12 @@ class ChannelConfig(_Model):
             missing = [f for f in ("smtp_host", "smtp_from") if not getattr(self, f)] + ([] if self.to else ["to"])
             if missing:
                 raise ValueError(f"channel {self.name!r}: kind 'email' needs {', '.join(missing)}")
+            has_login = bool(self.username_env or self.password_env or self.password_secret_block)
+            if self.smtp_tls == "none" and has_login and not self.smtp_plaintext_auth:
+                raise ValueError(
+                    f"channel {self.name!r}: smtp_tls 'none' would send the SMTP password in clear; use "
+                    "'starttls' or 'ssl', or set smtp_plaintext_auth: true if the network is trusted"
+                )
         return self
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from rcaflows.demo.scenarios import SCENARIOS, ChangeSpec, MetricEffect, Scenario, Truth
+from rcaflows.demo.scenarios import SCENARIOS, ChangeSpec, FaultTruth, MetricEffect, Part, Scenario, Truth
 from rcaflows.demo.simulator import DEMO_END, SimulatedWorld, simulate
 
 __all__ = [
     "DEMO_END",
     "SCENARIOS",
     "ChangeSpec",
+    "FaultTruth",
     "MetricEffect",
+    "Part",
     "Scenario",
     "SimulatedWorld",
     "Truth",

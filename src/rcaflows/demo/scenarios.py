@@ -2,7 +2,8 @@
 
 A :class:`Scenario` says what is injected (metric effects, change events and the parameters of
 the row-level injections in :mod:`rcaflows.demo.simulator`); :class:`Truth` is what detection and
-RCA are expected to find. Both are frozen and JSON-serializable.
+RCA are expected to find, one :class:`FaultTruth` per injected fault (``drift_and_deploy`` injects
+two). Both are frozen and JSON-serializable.
 """
 
 from __future__ import annotations
@@ -20,8 +21,23 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FaultTruth(_Frozen):
+    """One injected fault: the incident types it must raise, its root cause and its onset."""
+
+    incident_types: list[IncidentType] = Field(description="Incident types the fault must raise.")
+    root_cause_component: str = Field(description="Component (or 'client:<id>') at fault.")
+    root_cause_kind: str = Field(description="Kind of cause, e.g. 'deploy', 'schema_change', 'query_flood'.")
+    root_cause_metric: str | None = Field(None, description="Metric or column that moves first at the root.")
+    onset: datetime = Field(description="When the fault starts (UTC).")
+
+
 class Truth(_Frozen):
-    """What a run over one scenario must find: incident types, root cause, onset and distractors."""
+    """What a run over one scenario must find: its faults (types, root cause, onset) and distractors.
+
+    The top-level type, root-cause and onset fields describe the scenario as a whole (for several
+    faults: every type, no single root, the earliest onset); :attr:`faults` holds each fault's own
+    truth, and each fault must open exactly one incident.
+    """
 
     scenario: str = Field(description="Scenario name.")
     description: str = Field(description="One line on what goes wrong.")
@@ -35,6 +51,7 @@ class Truth(_Frozen):
     distractors: list[str] = Field(
         default_factory=list, description="Components that move loudly but are unrelated to the incident."
     )
+    faults: list[FaultTruth] = Field(default_factory=list, description="Every injected fault (empty for no_fault).")
 
     def write(self, path: str | Path) -> Path:
         """Write the truth as indented JSON to ``path`` and return the path."""
@@ -73,8 +90,19 @@ class ChangeSpec(_Frozen):
     offset: timedelta = Field(timedelta(0), description="Time of the change relative to onset.")
 
 
+class Part(_Frozen):
+    """One fault of a multi-fault scenario: a single-fault scenario injected with its own onset."""
+
+    scenario: str = Field(description="Name of the single-fault scenario in SCENARIOS.")
+    onset_before_end: timedelta = Field(description="How long before the end of the data this fault starts.")
+
+
 class Scenario(_Frozen):
-    """One demo scenario: what is injected and the ground truth of it."""
+    """One demo scenario: what is injected and the ground truth of it.
+
+    A scenario with ``parts`` injects several single-fault scenarios, each at its own onset and
+    with its own random stream; its own effects, changes and params are unused.
+    """
 
     name: str = Field(description="Scenario name, the key in SCENARIOS.")
     description: str = Field(description="One line on what goes wrong.")
@@ -92,22 +120,41 @@ class Scenario(_Frozen):
     params: dict[str, float] = Field(
         default_factory=dict, description="Parameters of the row-level injections (shares, rates, shifts)."
     )
+    parts: tuple[Part, ...] = Field((), description="Single-fault scenarios injected together (multi-fault only).")
+
+    def faults(self, end: datetime) -> list[tuple[Scenario, datetime]]:
+        """Return each injected single-fault scenario with its onset for data ending at ``end``."""
+        if self.parts:
+            return [(SCENARIOS[p.scenario], end - p.onset_before_end) for p in self.parts]
+        return [] if self.onset_before_end is None else [(self, end - self.onset_before_end)]
 
     def onset(self, end: datetime) -> datetime | None:
-        """Return the fault's onset for data ending at ``end``."""
-        return None if self.onset_before_end is None else end - self.onset_before_end
+        """Return the (earliest) fault's onset for data ending at ``end``."""
+        onsets = [t for _, t in self.faults(end)]
+        return min(onsets) if onsets else None
 
     def truth(self, end: datetime) -> Truth:
         """Return the ground truth of this scenario for data ending at ``end``."""
+        faults = [
+            FaultTruth(
+                incident_types=list(s.incident_types),
+                root_cause_component=s.root_cause_component,
+                root_cause_kind=s.root_cause_kind,
+                root_cause_metric=s.root_cause_metric,
+                onset=onset,
+            )
+            for s, onset in self.faults(end)
+        ]
         return Truth(
             scenario=self.name,
             description=self.description,
-            incident_types=list(self.incident_types),
+            incident_types=list(dict.fromkeys(t for f in faults for t in f.incident_types)),
             root_cause_component=self.root_cause_component,
             root_cause_kind=self.root_cause_kind,
             root_cause_metric=self.root_cause_metric,
             onset=self.onset(end),
             distractors=list(self.distractors),
+            faults=faults,
         )
 
 
@@ -250,6 +297,17 @@ SCENARIOS: dict[str, Scenario] = {
                     description="alerts-dashboard v3.8 (new fraud heatmap)",
                     offset=_m(-5),
                 ),
+            ),
+        ),
+        Scenario(
+            name="drift_and_deploy",
+            description="Two independent faults in one hour: txn_ingest starts sending amounts in cents "
+            "(50 min before detection) and, 25 min later, the slow scoring-api v2.14.0 deploy; the model "
+            "they touch sits next to the API, so only their onsets keep them apart: two incidents.",
+            onset_before_end=None,
+            parts=(
+                Part(scenario="drifting_source", onset_before_end=_m(50)),
+                Part(scenario="deploy_latency", onset_before_end=_m(25)),
             ),
         ),
         Scenario(

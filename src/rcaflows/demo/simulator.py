@@ -3,7 +3,8 @@
 The background (traffic, transactions, labels, metric noise, benign changes) depends only on
 ``seed``, ``end`` and ``history``, so every scenario equals ``no_fault`` before its injections
 start. Each scenario then applies its :class:`~rcaflows.demo.scenarios.Scenario` effects with its
-own random stream. Everything is whole-array numpy; the only loops run over metric series.
+own random stream; a multi-fault scenario applies each of its parts at the part's own onset.
+Everything is whole-array numpy; the only loops run over metric series.
 
 Results are cached: :func:`simulate` returns the same :class:`SimulatedWorld` for the same
 arguments, so callers must treat its frames as read-only (copy before changing them).
@@ -533,15 +534,15 @@ _BENIGN_CHANGES = (
 )
 
 
-def _changes(grid: _Grid, seed: int, scenario: Scenario, onset: datetime | None) -> pd.DataFrame:
-    """Return the benign background changes plus the scenario's own change events."""
+def _changes(grid: _Grid, seed: int, faults: list[tuple[Scenario, datetime]]) -> pd.DataFrame:
+    """Return the benign background changes plus each injected fault's own change events."""
     rng = _rng(seed, _S_CHANGES, grid.end)
     jitter = rng.uniform(-20, 20, len(_BENIGN_CHANGES))
     rows = [
         (grid.end - pd.Timedelta(hours=h) + pd.Timedelta(minutes=float(j)), c, k, d)
         for (h, c, k, d), j in zip(_BENIGN_CHANGES, jitter, strict=True)
     ]
-    if onset is not None:
+    for scenario, onset in faults:
         rows += [(pd.Timestamp(onset + ch.offset), ch.component, ch.kind, ch.description) for ch in scenario.changes]
     frame = pd.DataFrame(rows, columns=["timestamp", "component", "kind", "description"])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
@@ -637,17 +638,21 @@ def _simulate(name: str, seed: int, end: datetime, history: timedelta) -> Simula
     """Build one world (cached; arguments already validated)."""
     scenario = SCENARIOS[name]
     grid = _grid(end, history)
-    onset = scenario.onset(end)
+    faults = scenario.faults(end)
     _, _, features_order = _config_facts()
     rows = _background_rows(grid, seed)
     merchants = _merchants(grid, seed)
     keys, values, smooth = _background_metrics(grid, seed)
     group_b_shift: Arr = np.zeros(len(rows.ts_ns))
     flood: _Flood | None = None
-    if onset is not None:
-        inj = _rng(seed, name, grid.end)
-        group_b_shift, flood = _inject_rows(grid, scenario, onset, rows, merchants, inj)
-        _apply_effects(grid, scenario, onset, keys, values, smooth, inj)
+    for fault, onset in faults:
+        # each fault draws from its own stream: a single-fault scenario's under its name, so the
+        # fault of a multi-fault scenario is the same injection moved to its own onset
+        inj = _rng(seed, fault.name if fault is scenario else f"{name}/{fault.name}", grid.end)
+        shift, fault_flood = _inject_rows(grid, fault, onset, rows, merchants, inj)
+        group_b_shift = group_b_shift + shift
+        flood = fault_flood or flood
+        _apply_effects(grid, fault, onset, keys, values, smooth, inj)
 
     predictions, store = _prediction_frame(grid, rows, flood, group_b_shift, features_order)
     raw = _raw_transactions(grid, rows)
@@ -664,6 +669,6 @@ def _simulate(name: str, seed: int, end: datetime, history: timedelta) -> Simula
         metrics=metrics,
         predictions=predictions,
         batches=MappingProxyType({"raw_transactions": raw, "raw_merchants": merchants, "feature_store": store}),
-        changes=_changes(grid, seed, scenario, onset),
+        changes=_changes(grid, seed, faults),
     )
     return SimulatedWorld(scenario=scenario, truth=scenario.truth(end), data=data)

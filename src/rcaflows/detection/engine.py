@@ -1,16 +1,19 @@
-"""The detection engine: run every registered detector, then group failed checks into incident candidates."""
+"""The detection engine: run every registered detector, then group failed checks into one candidate per fault."""
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from rcaflows.config import lineage_graph, topology_graph
 from rcaflows.config.models import SystemConfig
@@ -77,20 +80,40 @@ class DetectionReport(BaseModel):
 
 
 class IncidentCandidate(BaseModel):
-    """Connected failing checks of one incident type: what triage turns into an incident."""
+    """Failing checks of one fault: a primary type on the root-ward component, plus its related signals.
+
+    The primary type, subtype and metric come from the top check on the group's most upstream
+    component; member checks of other incident types on connected components that started close
+    in time are the candidate's related signals (:attr:`related`), so one fault opens one incident.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    incident_type: IncidentType = Field(description="Incident type of every member check.")
+    incident_type: IncidentType = Field(description="Primary incident type: that of the top check on the component.")
     subtype: str = Field(description="Subtype of the top check on the candidate's component.")
     component: str = Field(description="Most upstream failing component of the group.")
     metric: str | None = Field(None, description="Metric of the top check on that component.")
     title: str = Field(description="One readable line.")
     score: float = Field(ge=0, le=1, description="Highest member score.")
     onset: datetime | None = Field(None, description="Earliest member onset.")
-    checks: list[CheckResult] = Field(description="The failing member checks.")
+    checks: list[CheckResult] = Field(description="The failing member checks, of every type.")
     components: list[str] = Field(description="Every component with a failing member, most upstream first.")
-    fingerprint: str = Field(description="Stable dedup key: system, type, component and subtype.")
+    fingerprint: str = Field(description="Stable dedup key: system, primary type, component and subtype.")
+    types: list[IncidentType] = Field(
+        default_factory=list,
+        description="Every incident type among the members, primary first, then by earliest onset "
+        "(empty means the primary type only).",
+    )
+
+    @property
+    def related(self) -> list[CheckResult]:
+        """Return the member checks of another incident type than the primary one."""
+        return [c for c in self.checks if c.incident_type != self.incident_type]
+
+    @property
+    def related_types(self) -> list[IncidentType]:
+        """Return the member incident types besides the primary one."""
+        return [t for t in self.types if t != self.incident_type]
 
 
 def run_detection(
@@ -166,56 +189,117 @@ def _attach_clients(cg: nx.DiGraph, config: SystemConfig, clients: set[str]) -> 
             cg.add_edge(client, e)
 
 
-def group_checks(checks: list[CheckResult], config: SystemConfig) -> list[IncidentCandidate]:
-    """Group failing checks into candidates per incident type by topology/lineage adjacency.
+#: Incident types in cause-ward order: on one component, a data or dependency failure explains a
+#: service one, and a service failure or a group gap explains a model-quality drop, not the reverse.
+CAUSE_ORDER: tuple[IncidentType, ...] = (
+    IncidentType.DATA_QUALITY,
+    IncidentType.INTEGRATION_DEPENDENCY,
+    IncidentType.PERFORMANCE_AVAILABILITY,
+    IncidentType.SECURITY_ADVERSARIAL,
+    IncidentType.BIAS_FAIRNESS,
+    IncidentType.QUALITY_DEGRADATION,
+)
+_CAUSE_RANK = {t: i for i, t in enumerate(CAUSE_ORDER)}
 
-    Two failing components join a group when they are the same, adjacent in the topology
-    (``depends_on``) or adjacent in the lineage (through their nodes' components); a
-    ``client:<id>`` is adjacent to the model and to the entry points that call it. The candidate's
-    component is the group's most upstream member (none of its group-mates is upstream of it);
-    ties go to the highest score. Candidates are returned highest score first.
+
+def group_checks(
+    checks: list[CheckResult], config: SystemConfig, *, window: timedelta | None = None
+) -> list[IncidentCandidate]:
+    """Group failing checks of every incident type into one candidate per fault.
+
+    Two failing checks are linked when their components are the same or adjacent in the cause
+    graph (topology ``depends_on`` or lineage, a ``client:<id>`` being adjacent to the model and
+    to the entry points that call it) **and** their onsets lie at most ``window`` apart (default
+    ``alerting.group_window``); a candidate is a connected set of links, so one fault's data,
+    dependency, service and model signals become one incident (PagerDuty's alert grouping,
+    Alertmanager's ``group_by`` with the graph as the label), while two faults stay apart when
+    they touch disjoint components or start further apart. A check without an onset joins the
+    strongest timed check on its own component, else on an adjacent one, and never bridges two
+    groups; checks of one type on one component always go together (they share a fingerprint).
+
+    The candidate's component is the group's most upstream member (none of its group-mates is
+    upstream of it), the earliest to start on ties, then the highest score; its primary type is
+    that of the component's most cause-ward check (:data:`CAUSE_ORDER`), and the other members
+    are its related signals. Candidates are returned highest score first.
     """
     failed = [c for c in checks if c.status == CheckStatus.FAIL]
     if not failed:
         return []
     cg = cause_graph(config)
     _attach_clients(cg, config, {c.component for c in failed if c.component.startswith(CLIENT_PREFIX)})
-    undirected = cg.to_undirected()
-    out: list[IncidentCandidate] = []
-    for itype in IncidentType:
-        members = [c for c in failed if c.incident_type == itype]
-        if not members:
-            continue
-        comps = sorted({c.component for c in members})
-        sub = nx.Graph()
-        sub.add_nodes_from(comps)
-        sub.add_edges_from((u, v) for u, v in undirected.subgraph(comps).edges)
-        for group in nx.connected_components(sub):
-            out.append(_candidate(itype, [c for c in members if c.component in group], set(group), cg, config))
+    gap = window if window is not None else config.alerting.group_window
+    labels = _link_groups(failed, cg.to_undirected(), gap)
+    out = [
+        _candidate([c for c, g in zip(failed, labels, strict=True) if g == k], cg, config)
+        for k in range(int(labels.max()) + 1)
+    ]
     out.sort(key=lambda c: (-c.score, c.incident_type, c.component))
     return out
 
 
-def _candidate(
-    itype: IncidentType, checks: list[CheckResult], group: set[str], cg: nx.DiGraph, config: SystemConfig
-) -> IncidentCandidate:
+def _link_groups(failed: list[CheckResult], near: nx.Graph, gap: timedelta) -> np.ndarray:
+    """Return a group label per failing check: connected components of the adjacency-and-onset links."""
+    comps = sorted({c.component for c in failed})
+    index = {name: k for k, name in enumerate(comps)}
+    ci = np.array([index[c.component] for c in failed])
+    adj = nx.to_numpy_array(near.subgraph(comps), nodelist=comps, weight=None) > 0
+    adj |= np.eye(len(comps), dtype=bool)
+    adjacent = adj[np.ix_(ci, ci)]
+    timed = np.array([c.onset is not None for c in failed])
+    t = np.array([c.onset.timestamp() if c.onset is not None else np.nan for c in failed])
+    with np.errstate(invalid="ignore"):
+        close = np.abs(t[:, None] - t[None, :]) <= gap.total_seconds()
+    # Checks of one type on one component share the incident fingerprint, so they always go together.
+    ti = np.array([_CAUSE_RANK[c.incident_type] for c in failed])
+    links = (adjacent & close & timed[:, None] & timed[None, :]) | ((ci[:, None] == ci) & (ti[:, None] == ti))
+    score = np.array([c.score for c in failed])
+    # An undated check hangs off one dated neighbour (same component first, then the strongest), so it
+    # cannot chain two faults together; undated checks with no dated neighbour group among themselves.
+    loose = []
+    for i in np.flatnonzero(~timed):
+        pool = (
+            np.flatnonzero(timed & (ci == ci[i]))
+            if np.any(timed & (ci == ci[i]))
+            else np.flatnonzero(timed & adjacent[i])
+        )
+        if pool.size:
+            j = pool[np.argmax(score[pool])]
+            links[i, j] = links[j, i] = True
+        else:
+            loose.append(i)
+    for i in loose:
+        links[i, loose] = adjacent[i, loose]
+    _, labels = connected_components(csr_matrix(links), directed=False)
+    return np.asarray(labels)
+
+
+def _candidate(checks: list[CheckResult], cg: nx.DiGraph, config: SystemConfig) -> IncidentCandidate:
+    group = {c.component for c in checks}
     best: dict[str, float] = {}
+    first: dict[str, float] = {}
     for c in checks:
         best[c.component] = max(best.get(c.component, 0.0), c.score)
+        t = c.onset.timestamp() if c.onset is not None else math.inf
+        first[c.component] = min(first.get(c.component, math.inf), t)
 
     def upstream_mates(comp: str) -> set[str]:
         return (nx.ancestors(cg, comp) & group) - {comp} if comp in cg else set()
 
     roots = [c for c in group if not upstream_mates(c)] or list(group)
-    component = max(sorted(roots), key=lambda c: best[c])
+    component = min(sorted(roots), key=lambda c: (first[c], -best[c]))
     ordered = sorted(group, key=lambda c: (len(upstream_mates(c)), -best[c], c))
-    top = max((c for c in checks if c.component == component), key=lambda c: c.score)
+    top = min((c for c in checks if c.component == component), key=lambda c: (_CAUSE_RANK[c.incident_type], -c.score))
+    itype = top.incident_type
     onsets = [c.onset for c in checks if c.onset is not None]
+    by_onset = sorted(checks, key=lambda c: c.onset.timestamp() if c.onset is not None else math.inf)
+    types = [itype] + [t for t in dict.fromkeys(c.incident_type for c in by_onset) if t != itype]
     headline = top.details.get("headline") if isinstance(top.details, dict) else None
     label = TITLES.get(top.subtype, top.subtype.replace("_", " ").capitalize())
     title = f"{label} on {component}" + (f" ({headline})" if headline else "")
     if len(group) > 1:
         title += f", with {len(group) - 1} more component{'s' if len(group) > 2 else ''}"
+    if len(types) > 1:
+        title += f"; related: {', '.join(str(t).replace('_', ' ') for t in types[1:])}"
     return IncidentCandidate(
         incident_type=itype,
         subtype=top.subtype,
@@ -227,6 +311,7 @@ def _candidate(
         checks=sorted(checks, key=lambda c: -c.score),
         components=ordered,
         fingerprint=f"{config.system.name}:{itype}:{component}:{top.subtype}",
+        types=types,
     )
 
 

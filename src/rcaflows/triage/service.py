@@ -31,7 +31,7 @@ from rcaflows.incidents import triage as triage_incident
 from rcaflows.timeutil import utc
 from rcaflows.triage.escalation import plan_escalation
 from rcaflows.triage.policy import triage
-from rcaflows.vocab import OPEN_STATES
+from rcaflows.vocab import OPEN_STATES, IncidentType
 
 
 class IncidentOutcome(BaseModel):
@@ -52,6 +52,7 @@ class IncidentOutcome(BaseModel):
     components: list[str]
     fingerprint: str = ""
     action: Literal["opened", "deduplicated"] = "opened"
+    types: list[str] = Field(default_factory=list, description="Every incident type among its signals, primary first.")
 
 
 class SuppressedCandidate(BaseModel):
@@ -87,10 +88,12 @@ class DetectionOutcome(BaseModel):
 
 
 def symptom_of(cand: IncidentCandidate, config: SystemConfig) -> tuple[str, str | None]:
-    """Return the (component, metric) an RCA should explain: the group's most downstream failure.
+    """Return the (component, metric) an RCA should explain: the group's most downstream failure of its type.
 
     A candidate is named after its root-ward member (that is what it is fingerprinted and routed
-    by); the symptom is the failure closest to users, the member that depends on the most others.
+    by); the symptom is the failure closest to users, the member that depends on the most others,
+    among the checks of the candidate's primary type (the RCA's symptom carries that type; the
+    related signals of other types are evidence, not the thing to explain).
     """
     g = topology_graph(config)
     members = set(cand.components)
@@ -98,7 +101,8 @@ def symptom_of(cand: IncidentCandidate, config: SystemConfig) -> tuple[str, str 
     def reach(component: str) -> int:
         return len(nx.descendants(g, component) & members) if component in g else 0
 
-    failed = [c for c in cand.checks if c.failed] or list(cand.checks)
+    failed = [c for c in cand.checks if c.failed and c.incident_type == cand.incident_type]
+    failed = failed or [c for c in cand.checks if c.failed] or list(cand.checks)
     if not failed:
         return cand.component, cand.metric
     best = max(failed, key=lambda c: (reach(c.component), c.score))
@@ -160,6 +164,11 @@ def _new_incident(
             "score": cand.score,
             "onset": cand.onset.isoformat() if cand.onset else None,
             "components": list(cand.components),
+            "types": [str(t) for t in cand.types or [cand.incident_type]],
+            "related": [
+                {"type": str(c.incident_type), "subtype": c.subtype, "component": c.component, "metric": c.metric}
+                for c in cand.related
+            ],
             "symptom": dict(zip(("component", "metric"), symptom_of(cand, config), strict=True)),
             "checks": [c.model_dump(mode="json") for c in cand.checks],
             "channels": decision.channels,
@@ -180,10 +189,29 @@ def _open_inhibitors(session: Session, system: str) -> list[Inhibitor]:
     stmt = sa.select(Incident).where(Incident.system == system, Incident.state.in_(sorted(OPEN_STATES)))
     out = []
     for inc in session.scalars(stmt.order_by(Incident.id)):
+        details = inc.details or {}
         if can_inhibit(inc.type, inc.subtype):
-            comps = (inc.details or {}).get("components") or [inc.component]
+            comps = details.get("components") or [inc.component]
+        else:  # a grouped incident inhibits through its related data-quality or missing-data signals
+            comps = list(
+                dict.fromkeys(
+                    c["component"]
+                    for c in details.get("checks") or []
+                    if isinstance(c, dict)
+                    and c.get("incident_type") in set(IncidentType)
+                    and can_inhibit(c["incident_type"], str(c.get("subtype", "")))
+                )
+            )
+        if comps:
             out.append(Inhibitor(inc.key, str(inc.type), inc.subtype, tuple(str(c) for c in comps)))
     return out
+
+
+def _may_inhibit(cand: IncidentCandidate) -> bool:
+    """Return True when any signal of the candidate may suppress downstream model incidents."""
+    return any(can_inhibit(c.incident_type, c.subtype) for c in cand.checks) or can_inhibit(
+        cand.incident_type, cand.subtype
+    )
 
 
 def _has_open(session: Session, system: str, fingerprint: str) -> bool:
@@ -217,7 +245,7 @@ def handle_candidates(
     at = utc(detected_at)
     alerting = config.alerting
     prepared = [(cand, *_new_incident(cand, config, at, origin)) for cand in candidates]
-    prepared.sort(key=lambda p: not can_inhibit(p[0].incident_type, p[0].subtype))  # stable
+    prepared.sort(key=lambda p: not _may_inhibit(p[0]))  # stable
     with store.session() as s:
         record_run(
             s,
@@ -336,6 +364,7 @@ def handle_candidates(
                     components=list(cand.components),
                     fingerprint=inc.fingerprint,
                     action="opened" if created else "deduplicated",
+                    types=[str(t) for t in cand.types or [cand.incident_type]],
                 )
             )
     with store.session(readonly=True) as s:
