@@ -51,7 +51,7 @@ def test_change_points_of_a_step_are_found_near_the_step() -> None:
     idx = pd.date_range(T0, periods=120, freq="min")
     values = np.r_[np.full(60, 10.0), np.full(60, 30.0)] + np.random.default_rng(0).normal(0, 0.5, 120)
     cps = change_point_times(pd.Series(values, index=idx))
-    assert cps and abs((cps[0] - idx[60]).total_seconds()) <= 120
+    assert len(cps) == 1 and abs((cps[0] - idx[60]).total_seconds()) <= 120
 
 
 def test_each_plot_is_a_real_png_of_its_size() -> None:
@@ -92,6 +92,12 @@ def test_report_plots_come_from_the_rca_context(scenario: str, component: str, m
     for p in plots:
         assert _png(p.uri).size > 0
         assert len(p.alt) > len(p.caption)  # a real text alternative, not the caption again
+    # the symptom steps once at the injected onset: the plot marks that step, not a dozen
+    cps = re.search(r"change points: (.*)\.$", plots[0].alt)
+    onset = ctx.symptom_onset
+    assert cps is not None and onset is not None and cps.group(1).count("UTC") == 1, plots[0].alt
+    marked = pd.Timestamp(cps.group(1).removesuffix(" UTC"), tz="UTC")
+    assert abs((marked - onset).total_seconds()) <= 180, plots[0].alt
     graph = next(p for p in plots if p.caption == "Topology and lineage")
     top = result.top
     assert top is not None and f"suspected (red): {top.component}" in graph.alt

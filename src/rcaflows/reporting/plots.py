@@ -107,8 +107,8 @@ def _summary(values: pd.Series, split: datetime | None) -> str:
 
 
 def change_point_times(series: pd.Series) -> list[pd.Timestamp]:
-    """Return the timestamps where the series' mean changes (PELT over the finite values)."""
-    from rcaflows.detection.stats import change_points
+    """Return the timestamps where the series' level or trend changes (see ``change_points``)."""
+    from rcaflows.detection.changepoints import change_points
 
     values = series.dropna()
     return [pd.Timestamp(values.index[i]) for i in change_points(values.to_numpy()) if i < len(values)]
@@ -129,7 +129,7 @@ def symptom_plot(
         onset: When the deviation started (dashed line), if known.
         detected_at: When the incident was detected (solid line), if known.
         title: Plot title; defaults to the series name.
-        change_points: Times where the series' mean changed (dotted lines).
+        change_points: Times where the series' level or trend changed (dotted lines).
 
     Returns:
         A ``data:image/png;base64,...`` URI to pass to :func:`rcaflows.reporting.render_html` in ``plots``.
