@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import sys
 import warnings
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -20,7 +17,6 @@ from rcaflows.detection.anomaly import score_matrix, score_series
 from rcaflows.errors import DataError
 
 PAGE = 0.5  # the documented page-worthy level
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 
 def minutes(n: int, tz: str | None = "UTC") -> pd.DatetimeIndex:
@@ -295,24 +291,10 @@ def test_score_matrix_rejects_bad_shapes_and_periods() -> None:
 # --------------------------------------------------------------------------- real data (NAB)
 
 
-def _nab_scoring() -> ModuleType:
-    """Import /work/shared/eval/scoring.py (NAB's scoring rules) by path."""
-    spec = importlib.util.spec_from_file_location("nab_scoring", SHARED / "eval" / "scoring.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
-def test_nab_files_score_well_at_the_fixed_threshold() -> None:
-    root = SHARED / "data" / "nab"
-    if not (root / "labels" / "combined_windows.json").exists() or not (SHARED / "eval" / "scoring.py").exists():
-        if os.environ.get("RCAFLOWS_REQUIRE_SERVICES"):
-            pytest.fail(f"NAB data or scoring missing under {SHARED} (RCAFLOWS_REQUIRE_SERVICES=1)")
-        pytest.skip(f"NAB development data not found under {SHARED} (a sibling checkout of the shared data)")
-    scoring = _nab_scoring()
+def test_nab_files_score_well_at_the_fixed_threshold(shared_eval: tuple[Path, ModuleType]) -> None:
+    shared, scoring = shared_eval
+    root = shared / "data" / "nab"
     windows = json.loads((root / "labels" / "combined_windows.json").read_text())
     names = [  # a spiky count, a seasonal rate, a slow temperature, a level shift, a DST repeat
         "realTweets/Twitter_volume_UPS.csv",

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -14,8 +11,6 @@ import pandas as pd
 import pytest
 
 from rcaflows.detection.changepoints import change_points, default_min_size, onset
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 
 def minutes(n: int, tz: str | None = "UTC") -> pd.DatetimeIndex:
@@ -174,24 +169,10 @@ def test_onset_is_a_change_point_and_finds_the_start_of_a_ramp() -> None:
 # --------------------------------------------------------------------------- real data (TCPD)
 
 
-def _scoring() -> ModuleType:
-    """Import the shared scoring module (TCPDBench's F1 and covering) by path."""
-    spec = importlib.util.spec_from_file_location("tcpd_scoring", SHARED / "eval" / "scoring.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
-def test_tcpd_series_are_segmented_as_annotators_do() -> None:
-    root = SHARED / "data" / "tcpd"
-    if not (root / "annotations.json").exists() or not (SHARED / "eval" / "scoring.py").exists():
-        if os.environ.get("RCAFLOWS_REQUIRE_SERVICES"):
-            pytest.fail(f"TCPD data or scoring missing under {SHARED} (RCAFLOWS_REQUIRE_SERVICES=1)")
-        pytest.skip(f"TCPD development data not found under {SHARED} (a sibling checkout of the shared data)")
-    scoring = _scoring()
+def test_tcpd_series_are_segmented_as_annotators_do(shared_eval: tuple[Path, ModuleType]) -> None:
+    shared, scoring = shared_eval
+    root = shared / "data" / "tcpd"
     annotations = json.loads((root / "annotations.json").read_text())
     f1, cover, f1_none = [], [], []
     for path in sorted((root / "datasets").glob("*/*.json")):
