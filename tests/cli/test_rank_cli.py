@@ -41,7 +41,9 @@ def test_rank_prints_the_root_cause_first(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     first = next(line for line in res.output.splitlines() if line.strip().startswith("│ 1"))
     assert root in first
-    res = runner.invoke(app, ["rank", "--metrics", str(metrics), "--at", at, "--top-k", "2", "--json"])
+    res = runner.invoke(
+        app, ["rank", "--metrics", str(metrics), "--at", at, "--topology", str(topo), "--top-k", "2", "--json"]
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert len(out) == 2 and out[0]["component"] == root
@@ -53,7 +55,9 @@ def test_rank_reads_rcaeval_wide_csv_and_a_baseline(tmp_path: Path) -> None:
     wide = tmp_path / "wide.csv"
     to_wide(case.metrics).to_csv(wide, index=False)
     at = case.incident_time.strftime("%Y-%m-%dT%H:%M:%SZ")
-    res = runner.invoke(app, ["rank", "--metrics", str(wide), "--at", at, "--json"])
+    # the drift's callers step one sample before its own onset: the topology tells them apart
+    _, topo, _, _ = write_case(tmp_path)
+    res = runner.invoke(app, ["rank", "--metrics", str(wide), "--at", at, "--topology", str(topo), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)[0]["component"] == case.root
     cut = case.metrics[case.metrics["timestamp"] < case.incident_time - pd.Timedelta(hours=1)]
@@ -116,3 +120,22 @@ def test_unknown_topology_components_are_noted_not_fatal(tmp_path: Path) -> None
     res = runner.invoke(app, ["rank", "--metrics", str(metrics), "--at", at, "--topology", str(topo)])
     assert res.exit_code == 0, res.output
     assert "ghost" in res.output and root in res.output
+
+
+def test_rank_refuses_what_score_refuses_and_a_time_before_the_data(tmp_path: Path) -> None:
+    rows = [f"2026-03-02T06:{i:02d}:00Z,db,cpu,{50 + np.sin(i):.3f}" for i in range(30)]
+    good = tmp_path / "m.csv"
+    good.write_text("timestamp,component,metric,value\n" + "\n".join(rows) + "\n")
+    at = ["--at", "2026-03-02T06:20:00Z"]
+    naive = tmp_path / "naive.csv"
+    naive.write_text(good.read_text().replace("06:04:00Z", "06:04:00"))
+    line = one_line_error(runner.invoke(app, ["rank", "--metrics", str(naive), *at]))
+    assert "naive.csv" in line and "line 6" in line and "zone" in line
+    dup = tmp_path / "dup.csv"
+    dup.write_text(good.read_text() + rows[3] + "\n")
+    line = one_line_error(runner.invoke(app, ["rank", "--metrics", str(dup), *at]))
+    assert "dup.csv" in line and "line 32" in line and "repeats line 5" in line
+    line = one_line_error(runner.invoke(app, ["rank", "--metrics", str(good), "--at", "2026-03-01T00:00:00Z"]))
+    assert "--at" in line and "first sample" in line
+    line = one_line_error(runner.invoke(app, ["rank", "--metrics", str(good), "--at", "2026-03-02T06:00:00Z"]))
+    assert "first sample" in line

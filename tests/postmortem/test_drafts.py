@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.postmortem.conftest import ONSET_LEAD
+from tests.postmortem.conftest import ONSET_LEAD, rca_results
 
 from rcaflows.errors import NotFoundError, TransitionError
 from rcaflows.incidents import EventKind, Store, events, get_incident
@@ -174,3 +174,29 @@ def test_on_resolved_updates_messages_then_drafts(
     assert rec.deliveries == 2 and rec.last_message["state"] == "resolved"
     lines = (tmp_path / "notify.jsonl").read_text().splitlines()
     assert sum(key in line and '"action": "resolve"' in line for line in lines) == 1
+
+
+def test_zero_and_refuted_hypotheses_are_no_factors_and_the_list_has_no_gaps(
+    store: Store, make_incident: Callable[..., str]
+) -> None:
+    from rcaflows.incidents import finish_rca_run, start_rca_run
+
+    key = make_incident()
+    results = rca_results("etl_job")
+    hyp = results["hypotheses"]
+    results["hypotheses"] = [
+        hyp[0],
+        {**hyp[1], "rank": 2, "component": "geo_api", "confidence": 0.0, "status": "supported"},
+        {**hyp[1], "rank": 3, "component": "reporting", "confidence": 0.3, "status": "refuted"},
+        {**hyp[1], "rank": 4, "component": "scoring_api", "confidence": 0.2, "status": "weak"},
+    ]
+    with store.session() as s:
+        run = start_rca_run(s, incident=key, flow_run_id=None, inputs_fingerprint="y", code_version="t")
+        finish_rca_run(s, run.id, status="completed", results=results)
+    with store.session() as s:
+        pm = build_postmortem(s, key)
+    assert [(c.rank, c.component) for c in pm.causes] == [(1, "etl_job"), (2, "scoring_api")]
+    md = render_markdown(pm)
+    assert "geo_api" not in md and "reporting" not in md
+    assert "1. **etl\\_job" in md or "1. **etl_job" in md
+    assert "2. **scoring\\_api" in md or "2. **scoring_api" in md

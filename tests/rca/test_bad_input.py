@@ -1,4 +1,9 @@
-"""rank_root_causes on bad input: a defined ranking or a clear DataError, never a crash."""
+"""rank_root_causes on bad input: a defined ranking or a clear DataError, never a crash.
+
+Documented answers: all-constant metrics or a single sample give an empty ranking (nothing
+deviates); a topology naming components without data is used for the others; cycles are allowed;
+series missing from the baseline are not scored; a single component is ranked alone.
+"""
 
 from __future__ import annotations
 
@@ -68,9 +73,60 @@ def test_incident_time_outside_the_data() -> None:
     df = frame({("db", "cpu"): noisy(shift_at=150)})
     with pytest.raises(DataError, match="after the last sample"):
         rank_root_causes(df, START + pd.Timedelta(days=2))
-    # Before the first sample: the first third of the data serves as baseline, and it says so.
-    ranked = rank_root_causes(df, START - pd.Timedelta(days=1))
+    # Before the first sample: no reference and no onset in the data; a wrong time, not evidence.
+    with pytest.raises(DataError, match="before the first sample"):
+        rank_root_causes(df, START - pd.Timedelta(days=1))
+    # At the first sample without a baseline: the first third of the data serves as one, and it says so.
+    ranked = rank_root_causes(df, START)
     assert ranked and any("first third" in e for e in ranked[0].evidence)
+
+
+def test_baseline_of_other_components_is_a_clear_error() -> None:
+    df = frame({("db", "cpu"): noisy(shift_at=150)})
+    base = frame({("web", "latency"): noisy(seed=3)})
+    base["timestamp"] -= pd.Timedelta(days=1)
+    with pytest.raises(DataError, match=r"no \(component, metric\) series in common"):
+        rank_root_causes(df, AT, baseline=base)
+
+
+def test_cycles_in_the_topology_are_ranked() -> None:
+    df = frame(
+        {
+            ("db", "cpu"): noisy(shift_at=150, size=15),
+            ("api", "latency"): noisy(shift_at=153, size=15, seed=1),
+            ("web", "latency"): noisy(shift_at=155, size=15, seed=2),
+        }
+    )
+    topo = nx.DiGraph([("web", "api"), ("api", "db"), ("db", "web"), ("api", "api")])
+    ranked = rank_root_causes(df, AT, topology=topo)
+    assert ranked[0].component == "db"
+    assert {r.component for r in ranked} == {"db", "api", "web"}
+    assert all(0 <= r.confidence <= 1 for r in ranked)
+
+
+def test_single_component_is_ranked_alone() -> None:
+    df = frame({("db", "cpu"): noisy(shift_at=150), ("db", "mem"): noisy(seed=4)})
+    ranked = rank_root_causes(df, AT)
+    assert [r.component for r in ranked] == ["db"]
+    assert 0 <= ranked[0].confidence <= 1
+    assert ranked[0].onset == (START + pd.Timedelta(minutes=150)).to_pydatetime()
+
+
+def test_bad_input_never_raises_anything_but_data_errors() -> None:
+    df = frame({("db", "cpu"): noisy(shift_at=150)})
+    odd_inputs = [
+        (df, AT, None, nx.DiGraph([("a", "a")])),  # self-loop on an unknown component
+        (df.iloc[:0], AT, None, None),  # no rows
+        (df.assign(value="x"), AT, None, None),  # non-numeric values
+        (frame({("db", "cpu"): np.full(200, np.inf)}), AT, None, None),  # no finite value
+        (df, AT, df.iloc[:0], None),  # empty baseline
+    ]
+    for metrics, at, base, topo in odd_inputs:
+        try:
+            out = rank_root_causes(metrics, at, baseline=base, topology=topo)
+        except DataError:
+            continue
+        assert isinstance(out, list)
 
 
 def test_naive_incident_time_and_malformed_frames_are_clear_errors() -> None:

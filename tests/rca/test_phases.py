@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rcaflows.config.loader import load_config
+from rcaflows.config.loader import demo_config_path, load_config
 from rcaflows.data import MonitoringData, empty_changes
 from rcaflows.detection.models import CheckResult
 from rcaflows.rca import PHASES, PhaseName, PhaseStatus, RcaContext, Symptom, estimate_onset, run_phase
@@ -18,7 +18,7 @@ from rcaflows.vocab import CheckStatus, IncidentType
 END = pd.Timestamp("2026-03-02T12:00:00Z")
 START = END - pd.Timedelta(hours=6)
 ONSET = END - pd.Timedelta(minutes=45)
-CFG = load_config()
+CFG = load_config(demo_config_path())
 
 
 def metrics(effects: dict[tuple[str, str], tuple[float, float]] | None = None, seed: int = 0) -> pd.DataFrame:
@@ -174,10 +174,14 @@ def test_component_phase_separates_root_from_victims() -> None:
     by = {f.component: f for f in res.findings}
     assert by["feature_db"].kind == "root_candidate"
     assert by["scoring_api"].kind == "victim"
-    assert any("suffers from feature_db which moved 4 min earlier" in e for e in by["scoring_api"].evidence)
+    # the one victim rule (rcaflows.rca.ranking.victims), said against the victim, never for it
+    assert by["scoring_api"].contradicting == ["likely a victim: its dependency feature_db moved 4 min earlier"]
+    assert not any("victim" in e for e in by["scoring_api"].evidence)
     assert by["feature_db"].score > by["scoring_api"].score
-    assert any("not connected" in e for e in by["reporting_batch"].evidence)
+    # an unrelated component that moved first is ranked on its own evidence; no neutral line supports it
+    assert not any("not connected" in e for f in res.findings for e in f.evidence)
     assert by["feature_db"].score > by["reporting_batch"].score
+    assert [f.component for f in res.findings] == sorted(by, key=lambda c: -by[c].details["rank_score"])
 
 
 def test_lineage_phase_finds_the_most_upstream_node_and_the_blast_radius() -> None:

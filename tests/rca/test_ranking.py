@@ -201,3 +201,42 @@ def test_a_tiny_relative_shift_is_not_a_cause_however_many_sigmas() -> None:
     )
     ranked = rank_root_causes(df, ts[190])
     assert [r.component for r in ranked] == ["big"]
+
+
+def _late_incident_metrics(seed: int) -> pd.DataFrame:
+    """Return a dependency ``dep`` that moved at 07:50 and a louder caller ``api`` that follows at 07:53."""
+    rng = np.random.default_rng(seed)
+    n = 180  # 06:00 .. 09:00
+    ts = pd.date_range(START, periods=n, freq="1min")
+    dep = 20 + rng.normal(size=n)
+    dep[110:] += 15
+    api = 100 + 2 * rng.normal(size=n)
+    api[113:] += 40
+    errors = 0.01 + 0.002 * rng.normal(size=n)
+    errors[113:] += 0.05
+    cols = {("dep", "latency_ms"): dep, ("api", "latency_ms"): api, ("api", "error_rate"): errors}
+    cols[("db", "cpu")] = 50 + rng.normal(size=n)
+    return pd.concat(
+        [pd.DataFrame({"timestamp": ts, "component": c, "metric": m, "value": v}) for (c, m), v in cols.items()],
+        ignore_index=True,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_top_cause_does_not_flip_with_the_incident_time(seed: int) -> None:
+    df = _late_incident_metrics(seed)
+    topo = nx.DiGraph([("api", "dep"), ("api", "db")])
+    onset = pd.Timestamp("2026-03-02T07:50:00Z")
+    tops = {}
+    for minutes in [*range(0, 31, 1), 40]:  # from the onset to 30 min after, and the issue's 08:30
+        ranked = rank_root_causes(df, onset + pd.Timedelta(minutes=minutes), topology=topo)
+        tops[minutes] = ranked[0].component if ranked else None
+        if ranked:  # the onset is the dependency's own, at most a sample after it (never the caller's)
+            assert onset <= pd.Timestamp(ranked[0].onset) <= onset + pd.Timedelta(minutes=1), minutes
+    assert set(tops.values()) == {"dep"}, tops
+
+
+def test_incident_time_before_the_data_is_a_clear_error() -> None:
+    df = _late_incident_metrics(0)
+    with pytest.raises(DataError, match="before the first sample"):
+        rank_root_causes(df, START - pd.Timedelta(hours=1))

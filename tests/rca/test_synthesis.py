@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from rcaflows.config.loader import load_config
+from rcaflows.config.loader import demo_config_path, load_config
 from rcaflows.data import MonitoringData
 from rcaflows.rca import (
     Finding,
@@ -24,7 +24,7 @@ from rcaflows.rca import (
 
 END = pd.Timestamp("2026-03-02T12:00:00Z").to_pydatetime()
 ONSET = END - timedelta(minutes=45)
-CFG = load_config()
+CFG = load_config(demo_config_path())
 
 
 def ctx(

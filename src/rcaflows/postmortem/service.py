@@ -35,7 +35,7 @@ from rcaflows.timeutil import now_utc
 DEFAULT_WINDOW = timedelta(hours=1)
 MAX_IMPACT_WINDOW = timedelta(days=7)
 MAX_CAUSES = 5
-MIN_CONTRIBUTING = 0.1  # confidence from which a non-supported hypothesis is listed as contributing
+MIN_CONTRIBUTING = 0.1  # confidence from which a hypothesis other than the top one is a contributing factor
 ACTION_DUE = {"root_cause": timedelta(days=14), "recurrence": timedelta(days=7), "default": timedelta(days=14)}
 
 
@@ -233,9 +233,18 @@ def build_postmortem(
     metrics = response_metrics(inc, log)
     run = _latest_completed(runs)
     results: dict[str, Any] = (run.results or {}) if run is not None else {}
+    hyps = list(results.get("hypotheses") or [])
+    # The top hypothesis is the root cause; another is a contributing factor only when the RCA gives
+    # it a confidence that shows (at least MIN_CONTRIBUTING) and did not refute it: "0 %" and
+    # refuted hypotheses are never listed as factors.
+    kept = [
+        h
+        for i, h in enumerate(hyps)
+        if i == 0 or (float(h.get("confidence") or 0.0) >= MIN_CONTRIBUTING and str(h.get("status", "")) != "refuted")
+    ][:MAX_CAUSES]
     causes = [
         Cause(
-            rank=h.get("rank", i + 1),
+            rank=n,  # numbered as listed, so the post-mortem's list has no gaps
             component=h["component"],
             metric=h.get("metric"),
             kind=h.get("kind", "?"),
@@ -244,9 +253,7 @@ def build_postmortem(
             supporting=list(h.get("supporting") or [])[:5],
             contradicting=list(h.get("contradicting") or [])[:3],
         )
-        for i, h in enumerate((results.get("hypotheses") or [])[:MAX_CAUSES])
-        # the top hypothesis is the root cause; others count as contributing only if the RCA supports them
-        if i == 0 or h.get("status") == "supported" or float(h.get("confidence") or 0.0) >= MIN_CONTRIBUTING
+        for n, h in enumerate(kept, start=1)
     ]
     failed_phases = [str(p["phase"]) for p in results.get("phases") or [] if p.get("status") != "ok"]
     links = link_similar(session, inc)

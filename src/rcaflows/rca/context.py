@@ -21,11 +21,9 @@ from rcaflows.config.models import ComponentKind, MetricKind, SystemConfig
 from rcaflows.data import MonitoringData, empty_metrics
 from rcaflows.detection.models import CheckResult
 from rcaflows.rca.models import Symptom
-from rcaflows.rca.ranking import Matrix, Scores, align, onset_or_none, score_matrix, to_matrix
+from rcaflows.rca.ranking import Matrix, Scores, align, onset_or_none, score_matrix, score_with_lookback, to_matrix
 from rcaflows.sources.derive import prediction_metrics
 
-#: how far before the symptom onset the anomalous period starts, so causes that moved first show
-ONSET_MARGIN = pd.Timedelta(minutes=30)
 #: clients sending less than this share of requests are left out of the analysis
 MIN_CLIENT_SHARE = 0.02
 #: the smallest share of the window kept as baseline when the split moves back
@@ -362,11 +360,13 @@ def _analyse(ctx: RcaContext) -> Analysis:
         split = int(matrix.times.searchsorted(onset))
     else:
         onset, split, key = _estimate_symptom(ctx, matrix, base)
-    if onset is not None:
-        split = min(split, int(matrix.times.searchsorted(onset - ONSET_MARGIN)))
+        if onset is not None:
+            split = int(matrix.times.searchsorted(onset))
     min_split = max(1, int(len(matrix.times) * MIN_BASELINE_SHARE)) if base is None else 0
     split = min(max(split, min_split), len(matrix.times) - 1)
-    scores = score_matrix(matrix.keys, matrix.times, matrix.values, split, base)
+    # The symptom onset plays rank_root_causes' incident time: the same scoring, reaching back to
+    # causes whose shift was already under way when the symptom moved.
+    scores = score_with_lookback(matrix, split, base)
     table = scores.frame()
     return Analysis(
         matrix=matrix,

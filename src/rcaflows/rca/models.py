@@ -42,7 +42,10 @@ class Finding(BaseModel):
     kind: str = Field(description="What was found, e.g. 'metric_shift', 'upstream_null_rate', 'deploy'.")
     score: float = Field(ge=0, le=1, description="Strength of the finding in [0, 1].")
     onset: datetime | None = Field(None, description="When the candidate started to deviate.")
-    evidence: list[str] = Field(default_factory=list, description="Readable sentences.")
+    evidence: list[str] = Field(default_factory=list, description="Readable sentences for the candidate.")
+    contradicting: list[str] = Field(
+        default_factory=list, description="Sentences the same phase found against the candidate."
+    )
     details: dict[str, Any] = Field(default_factory=dict, description="Numbers behind the evidence.")
     supports: bool = Field(True, description="False when the finding argues against the candidate.")
 

@@ -4,9 +4,13 @@ Weights, relation priors and domain rules live in ``rules.yaml`` (package data).
 candidate component:
 
 * ``support[p]`` is its strongest finding in phase ``p`` (all kinds but informational ones);
-  findings with ``supports=False`` subtract; kinds listed as contradicting (victim, co-moving,
-  carrier, after-symptom) keep their (already demoted) score but their sentences are listed as
-  contradicting evidence and they do not count as a supporting phase;
+  for the component phase that is the unbounded rank score of
+  :func:`rcaflows.rca.ranking.rank_components` (``details['rank_score']``), and for a candidate it
+  ranked the statistical phase adds sentences but no score: metric evidence counts once, so
+  metric-only candidates come out in ``rank_root_causes``' order (symptom relations, rules and the
+  other phases add evidence on top); findings with ``supports=False`` subtract; a finding's
+  ``contradicting`` sentences are listed against its candidate; kinds listed as contradicting
+  (victim, carrier, ...) keep their (already demoted) score but do not count as a supporting phase;
 * ``score = relation_weight * sum_p(w_p * support[p] - w_p * against[p]) + sum(rule bonuses)``;
 * ``onset`` is the earliest onset among its supporting findings; a candidate that moved more than
   ``onset_tolerance`` after the symptom's onset ranks below every candidate that did not, and is
@@ -131,6 +135,13 @@ def _next_step(ctx: RcaContext, h: Hypothesis, findings: list[Finding], template
     return tpl.format(**values)
 
 
+def _strength(f: Finding) -> float:
+    """Return what a finding adds to its candidate's score (the component phase's shared rank score)."""
+    if f.phase == PhaseName.COMPONENT and "rank_score" in f.details:
+        return float(f.details["rank_score"])
+    return f.score
+
+
 def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
     """Merge ``results`` (any subset of phases, failed ones included) into an :class:`RcaResult`."""
     cfg = load_rules()
@@ -143,6 +154,9 @@ def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
     ok = [r for r in results if r.status == PhaseStatus.OK]
     all_findings = [f for r in ok for f in r.findings if f.kind not in info]
     all_kinds = {f.kind for f in all_findings if f.supports and f.score >= min_support}
+    # Metric evidence counts once: a candidate the component phase ranked (rank_root_causes' order)
+    # takes its metric score from there; its statistical findings only add sentences.
+    metric_ranked = {f.component for r in ok if r.phase == PhaseName.COMPONENT for f in r.findings}
     by_comp: dict[str, list[Finding]] = defaultdict(list)
     for f in all_findings:
         by_comp[f.component].append(f)
@@ -163,11 +177,14 @@ def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
         for f in fs:
             if not f.supports:
                 against[f.phase] = max(against[f.phase], f.score)
-                contradicting += f.evidence
+                contradicting += f.evidence + f.contradicting
                 continue
-            support[f.phase] = max(support[f.phase], f.score)
+            contradicting += f.contradicting
+            if not (comp in metric_ranked and f.phase == PhaseName.STATISTICAL):
+                support[f.phase] = max(support[f.phase], _strength(f))
             if f.kind in contra:
-                contradicting += f.evidence[1:] or f.evidence
+                if not f.contradicting:
+                    contradicting += f.evidence[1:] or f.evidence
                 continue
             if f.score >= min_support:
                 phases.add(f.phase)
@@ -287,7 +304,7 @@ def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
             )
     lineage = next((r for r in ok if r.phase == PhaseName.LINEAGE), None)
     roots = [h.component for h in hyps[:1] if h.status != HypothesisStatus.REFUTED]
-    radius = blast_radius(ctx, [*roots, ctx.symptom.component])
+    radius = blast_radius(ctx, [*roots, ctx.symptom.component], causes=roots)
     if lineage is not None and not roots:
         radius = list(lineage.details.get("blast_radius", radius))
     templates = cfg["next_steps"]

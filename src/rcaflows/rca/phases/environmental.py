@@ -35,6 +35,10 @@ KIND_NAME = {
 AFTER_SLACK = pd.Timedelta(minutes=1)
 
 
+#: proximity from which the relation to the symptom supports a change (a dependency 4 hops away)
+PROXIMATE = 0.8**4
+
+
 def proximity(ctx: RcaContext, component: str) -> tuple[float, str]:
     """Return (proximity in [0, 1], readable relation) of ``component`` to the symptom's component."""
     sym = ctx.symptom.component
@@ -111,7 +115,10 @@ class EnvironmentalPhase:
                         kind=KIND_NAME.get(kind, "change"),
                         score=float(np.clip(score, 0.0, 1.0)),
                         onset=onset_or_none(ts),
-                        evidence=[f"{what}, {before:.0f} min before the symptom's onset; {comp} {rel}"],
+                        evidence=[f"{what}, {before:.0f} min before the symptom's onset"]
+                        + ([f"{comp} {rel}"] if prox >= PROXIMATE else []),
+                        # a weak relation to the symptom is said, but never as support
+                        contradicting=[] if prox >= PROXIMATE else [f"{comp} {rel}"],
                         details={
                             "change_time": ts.isoformat(),
                             "description": str(ch["description"]),

@@ -43,14 +43,26 @@ def column_source(ctx: RcaContext, column: str) -> str | None:
     return sorted(roots or nodes, key=lambda n: (len(nx.ancestors(ctx.lineage, n)), n))[0]
 
 
-def blast_radius(ctx: RcaContext, components: list[str]) -> list[str]:
-    """Return the lineage nodes downstream of ``components``' nodes (models, serving, consumers first)."""
+def blast_radius(ctx: RcaContext, components: list[str], causes: list[str] | None = None) -> list[str]:
+    """Return what ``components`` affect: lineage nodes downstream of theirs (models, serving, consumers
+    first), then the components that depend on them in the topology or lineage (all but ``causes``,
+    by default ``components`` themselves)."""
     starts = {n for c in components if (n := ctx.lineage_node_of(c)) is not None}
     down: set[str] = set()
     for n in starts:
         down |= nx.descendants(ctx.lineage, n)
     order = {"model": 0, "serving": 1, "consumer": 2, "dataset": 3, "job": 4, "source": 5}
-    return sorted(down, key=lambda n: (order.get(str(ctx.lineage.nodes[n].get("kind")), 9), n))
+    nodes = sorted(down, key=lambda n: (order.get(str(ctx.lineage.nodes[n].get("kind")), 9), n))
+    # Components that call or read from them, directly or not, are affected too (a timing-out
+    # dependency takes its callers down even when no lineage node describes it).
+    g = ctx.depends
+    dependents: set[str] = set()
+    for c in components:
+        if c in g:
+            dependents |= nx.ancestors(g, c)
+    covered = {ctx.lineage.nodes[n].get("component") for n in nodes} | set(nodes)
+    covered |= set(components if causes is None else causes)
+    return nodes + sorted(dependents - covered)
 
 
 def _check_hits(ctx: RcaContext, node: str, component: str | None) -> list[Any]:
@@ -147,6 +159,7 @@ class LineagePhase:
             kind = str(b["kind"])
             ev = [f"{b['text']}; {node} is {depth[node]} hop(s) upstream of {sym_node}"]
             ev += [t for t in b["checks"] if t != b["text"]][:3]
+            against: list[str] = []
             carriers = [
                 u
                 for u in nx.ancestors(ctx.lineage, node)
@@ -157,7 +170,7 @@ class LineagePhase:
                 src = max(carriers, key=lambda u: depth[u])
                 score *= CARRIER_FACTOR
                 kind = "lineage_carrier"
-                ev.append(f"carries the problem from {src} further upstream")
+                against.append(f"carries the problem from {src} further upstream")
             findings.append(
                 Finding(
                     phase=self.name,
@@ -167,6 +180,7 @@ class LineagePhase:
                     score=float(np.clip(score, 0.0, 1.0)),
                     onset=onset_or_none(b["onset"]),
                     evidence=ev,
+                    contradicting=against,
                     details={"node": node, "depth": depth[node], "anomalous_upstream": sorted(carriers)},
                 )
             )

@@ -1,11 +1,14 @@
-"""Statistical phase: robust deviation, onset, lead-lag and before/after comparison of every series.
+"""Statistical phase: deviation, onset, lead-lag and before/after comparison of every series.
 
 Every metric series of the window (the system's metrics plus those derived from the prediction
-log) is scored at once by the shared core in :mod:`rcaflows.rca.ranking` (median/IQR of the
-baseline, largest smoothed robust z after the split, first sustained crossing of 3 robust sigma as
-onset).  For the strongest series it adds the lag at which the series best correlates with the
-symptom series (a cause leads) and a Kolmogorov-Smirnov distance between baseline and anomalous
-values.  The symptom's own onset is reported in the summary and in a ``symptom_onset`` finding.
+log) is scored at once by the shared core in :mod:`rcaflows.rca.ranking` (z against the mean and
+standard deviation of the reference, first sustained crossing of 3 sigma as onset, reaching back to
+shifts already under way at the split).  For the strongest series it adds the lag at which the
+series best correlates with the symptom series (a cause leads) and a Kolmogorov-Smirnov distance
+between baseline and anomalous values; a series that lags the symptom or moved after it gets that
+said against it, never for it.  The component phase ranks components from the same scores; the
+statistical findings add sentences, not score, to the synthesis.  The symptom's own onset is
+reported in the summary and in a ``symptom_onset`` finding.
 """
 
 from __future__ import annotations
@@ -112,24 +115,24 @@ class StatisticalPhase:
             arrow = "rose" if row["direction"] > 0 else "fell"
             ev = [
                 f"{comp}/{metric} {arrow} from a baseline median of {fmt_num(row['base_median'])} to "
-                f"{fmt_num(row['cur_median'])} (robust z {row['z']:.1f}, KS distance {fmt_num(ks)})"
+                f"{fmt_num(row['cur_median'])} (z {row['z']:.1f}, KS distance {fmt_num(ks)})"
                 + (f"; sustained deviation from {fmt_time(s_onset)} UTC" if not pd.isna(s_onset) else "")
             ]
+            against: list[str] = []
             if a.symptom_key is not None and abs(corr[i]) >= 0.3:
                 lead_min = lags[i] * step / pd.Timedelta(minutes=1)
-                rel = (
-                    f"leads it by {lead_min:.0f} min"
-                    if lags[i] > 0
-                    else (f"lags it by {-lead_min:.0f} min" if lags[i] < 0 else "moves with it")
-                )
-                ev.append(f"correlates with the symptom (r={corr[i]:.2f}) and {rel}")
+                if lags[i] >= 0:
+                    rel = f"leads it by {lead_min:.0f} min" if lags[i] > 0 else "moves with it"
+                    ev.append(f"correlates with the symptom (r={corr[i]:.2f}) and {rel}")
+                else:  # following the symptom argues against causing it
+                    against.append(f"correlates with the symptom (r={corr[i]:.2f}) but lags it by {-lead_min:.0f} min")
             if onset is not None and not pd.isna(s_onset):
                 delta = (s_onset - onset) / pd.Timedelta(minutes=1)
-                ev.append(
-                    f"its onset is {abs(delta):.0f} min {'before' if delta < 0 else 'after'} the symptom's"
-                    if delta != 0
-                    else "its onset coincides with the symptom's"
-                )
+                # only an earlier onset supports a cause; a later one argues against; the same minute says nothing
+                if delta < 0:
+                    ev.append(f"its onset is {-delta:.0f} min before the symptom's")
+                elif delta > 0:
+                    against.append(f"its onset is {delta:.0f} min after the symptom's")
             findings.append(
                 Finding(
                     phase=self.name,
@@ -139,6 +142,7 @@ class StatisticalPhase:
                     score=float(np.clip(score, 0.0, 1.0)),
                     onset=onset_or_none(s_onset),
                     evidence=ev,
+                    contradicting=against,
                     details={
                         "z": round(float(row["z"]), 3),
                         "direction": int(row["direction"]),
