@@ -263,3 +263,20 @@ def test_no_data_says_if_input_is_missing_or_too_small(config: SystemConfig, dat
     assert missing.details["reason"] == "missing"
     tpr = next(c for c in _by_type(data, config, IncidentType.BIAS_FAIRNESS) if c.subtype == "tpr_gap")
     assert tpr.status == CheckStatus.NO_DATA and tpr.details["reason"] == "insufficient"
+
+
+# ----------------------------------------------------------------------------- onsets
+
+
+def test_rate_onset_dates_a_rate_step_by_the_scorers_alarm_and_needs_one() -> None:
+    from rcaflows.detection.base import rate_onset
+
+    rng = np.random.default_rng(6)
+    ts = pd.date_range(END - timedelta(hours=25), END, freq="3s", inclusive="left", tz="UTC")
+    step = END - timedelta(minutes=37)
+    x = (rng.random(len(ts)) < np.where(ts >= step, 0.30, 0.05)).astype(float)  # 5 % -> 30 % bad rows
+    ref, cur = ts < CURRENT, ts >= CURRENT
+    onset = rate_onset(ts[ref], x[ref], ts[cur], x[cur])
+    assert onset is not None and abs((onset - step).total_seconds()) <= 120
+    short = ref & (ts >= CURRENT - timedelta(minutes=30))  # too little history for the scorer to alarm
+    assert rate_onset(ts[short], x[short], ts[cur], x[cur]) is None

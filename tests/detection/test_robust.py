@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rcaflows.config.models import MetricKind, MetricSpec
+from rcaflows.detection.anomaly import alarm_onset, score_matrix
 from rcaflows.detection.robust import shift_table
 
 END = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -124,6 +125,38 @@ def test_onset_is_located_within_two_minutes() -> None:
     onset = t.iloc[0]["onset"]
     expected = pd.Timestamp(END - timedelta(minutes=37))
     assert abs((onset - expected).total_seconds()) <= 120
+
+
+def test_alarm_onset_dates_the_shift_not_an_earlier_blip_that_came_back() -> None:
+    rng = np.random.default_rng(9)
+    x = 100 + rng.normal(0, 5, (1500, 3))
+    x[900:903, 0] += 80  # a blip that alarms and comes back...
+    x[1400:, 0] += 80  # ...then a shift
+    x[1400:, 1] += 80  # the same shift alone
+    scores = score_matrix(x)
+    assert scores[900, 0] >= 0.5 and scores[1400, :2].min() >= 0.5
+    rows, alarmed = alarm_onset(scores, x, np.full(3, 100.0), np.array([180.0, 180.0, 100.0]))
+    assert list(rows[:2]) == [1400, 1400] and alarmed[:2].all()
+    assert rows[2] == -1 and not alarmed[2]  # no change: no episode
+    rows, _ = alarm_onset(scores, x, np.full(3, 100.0), np.full(3, 180.0), since=1450)
+    assert rows[0] == -1 or rows[0] >= 1450  # nothing before ``since``
+
+
+def test_warm_series_fail_from_their_first_alarm_even_when_it_is_hours_old() -> None:
+    rng = np.random.default_rng(10)
+    specs = [_spec("fresh"), _spec("old"), _spec("blip_only")]
+    minutes = 25 * 60
+    v = 100 + rng.normal(0, 5, (minutes, len(specs)))
+    v[-50:-47, 0] += 120  # a blip 20 min before the shift is not its onset
+    v[-30:, 0] += 120
+    v[-180:, 1] += 120  # started three hours ago and still on: keeps failing
+    v[-5:-2, 2] += 300  # too short for the sustain span
+    t = _run(v, specs, seasonal=False)
+    assert list(t["status"]) == ["fail", "fail", "ok"]
+    onsets = t["onset"]
+    assert onsets.iloc[0] == pd.Timestamp(END - timedelta(minutes=30))
+    assert onsets.iloc[1] == pd.Timestamp(END - timedelta(minutes=180))
+    assert (t["score"].iloc[:2] >= 0.5).all()
 
 
 def test_missing_current_series_is_no_data_and_sparse_series_use_their_last_samples() -> None:

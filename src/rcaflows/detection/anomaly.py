@@ -65,7 +65,7 @@ from scipy import special
 from rcaflows.detection.stats import _nanmedian
 from rcaflows.errors import DataError
 
-__all__ = ["score_matrix", "score_series"]
+__all__ = ["alarm_onset", "score_matrix", "score_series"]
 
 # forecast residual
 _BLOCK = 8  # points per block; divides the common daily periods (24, 96, 144, 288, 1440)
@@ -92,6 +92,9 @@ _NOVELTY_REFRACTORY = 100  # points after a range novelty in which the next one 
 _REFRACTORY = 400  # points an alarm damps the following surprises for
 _RENEW = 0.1  # how much a surprise must beat the recent maximum to count in full
 _CHUNK = 128  # series scored together
+# onset of the current episode
+ALARM = 0.5  # the page-worthy score
+ONSET_PERSISTENCE = 0.8  # share of the way to the current level the mean since the onset must cover
 
 
 def _median_of_few(arrays: list[np.ndarray]) -> np.ndarray:
@@ -309,6 +312,71 @@ def score_matrix(values: np.ndarray, period: int | None = None) -> np.ndarray:
     for j in range(0, x.shape[1], _CHUNK):
         out[:, j : j + _CHUNK] = _score_core(x[:, j : j + _CHUNK], lags, on)
     return out
+
+
+def alarm_onset(
+    scores: np.ndarray,
+    values: np.ndarray,
+    baseline: np.ndarray,
+    current: np.ndarray,
+    *,
+    since: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return, per series, the row where its current episode began and whether an alarm opened it.
+
+    The one onset estimator of rcaflows: the hourly metric checks and the detectors' per-bucket
+    rates read the start of a change here. A row *holds* when the mean of the series from it to
+    the end covers at least :data:`ONSET_PERSISTENCE` of the way from ``baseline`` to
+    ``current`` (the series has mostly sat at its current level since then, so an earlier blip
+    that came back is not the start). The onset is the first alarm (``score ≥ 0.5``) at or
+    after ``since`` that holds: the scorer alarms at the first point of a shift and then adapts,
+    so that alarm dates it; as the alarm may answer a change of the last ``_SHORT`` points (a
+    modest shift takes a few points to become improbable), the onset moves back to the first of
+    them that holds and is past halfway to the current level. Without an alarm, it is the first
+    row that holds and is itself past halfway to the current level (too little history to score,
+    a change too gradual to be news at any one point, or one that began while the scorer was
+    still adapting to an earlier alarm).
+    That last case counts as alarmed: within :data:`_REFRACTORY` points of an alarm the scorer
+    lets through only a stronger surprise (see "alarm, then adapt"), so a second shift of the
+    same strength is part of the episode the first alarm opened.
+
+    Args:
+        scores: time × series scores (:func:`score_matrix`); NaN where the value is missing.
+        values: the scored values, same shape.
+        baseline: per series, the usual level.
+        current: per series, the level now; a series with ``current == baseline`` has no episode.
+        since: first row searched.
+
+    Returns:
+        ``(rows, alarmed)``: the onset row per series (-1: none) and whether it is an alarm's
+        (an alarm at it, or within :data:`_REFRACTORY` points before it).
+    """
+    x = np.asarray(values, dtype=float)
+    span = np.asarray(current, dtype=float) - np.asarray(baseline, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        way = (x - baseline) / span  # 0 at the usual level, 1 at the current one
+    valid = np.isfinite(way)
+    way = np.where(valid, way, 0.0)
+    n_after = np.cumsum(valid[::-1], axis=0)[::-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_after = np.cumsum(way[::-1], axis=0)[::-1] / n_after
+    holds = valid & (mean_after >= ONSET_PERSISTENCE) & (np.arange(len(x)) >= since)[:, None]
+    alarms = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0) >= ALARM
+    alarm = holds & alarms
+    fallback = holds & (way >= 0.5)
+    at_alarm = alarm.any(axis=0)
+    first_alarm = np.argmax(alarm, axis=0)
+    # An alarm may answer a change up to _SHORT points old (the recent-error statistic averages
+    # them): date it at the first point of that span that already holds and is past halfway.
+    t = np.arange(len(x))[:, None]
+    build_up = fallback & (t > first_alarm - _SHORT) & (t <= first_alarm)
+    first_alarm = np.where(build_up.any(axis=0), np.argmax(build_up, axis=0), first_alarm)
+    rows = np.where(at_alarm, first_alarm, np.where(fallback.any(axis=0), np.argmax(fallback, axis=0), -1))
+    # the last alarm at or before each row: is the fallback onset inside an alarm's refractory span?
+    last = np.maximum.accumulate(np.where(alarms, np.arange(len(x))[:, None], -1), axis=0)
+    before = last[np.maximum(rows, 0), np.arange(x.shape[1])]
+    adapting = (rows >= 0) & (before >= 0) & (rows - before <= _REFRACTORY)
+    return rows, at_alarm | adapting
 
 
 def _check_index(index: pd.Index, where: str) -> pd.DatetimeIndex:

@@ -14,8 +14,10 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import numpy as np
 import pandas as pd
 
+import rcaflows.detection.stats  # noqa: F401  (first: anomaly and stats import each other)
 from rcaflows.config.models import SystemConfig
 from rcaflows.data import MonitoringData, Window
+from rcaflows.detection.anomaly import alarm_onset, score_matrix
 from rcaflows.detection.models import CheckResult
 from rcaflows.vocab import CheckStatus, IncidentType
 
@@ -179,32 +181,52 @@ def detector_settings(config: SystemConfig, incident_type: IncidentType) -> Any:
     return getattr(config.detectors, str(incident_type))
 
 
-def suffix_onset(
-    ts: pd.Series | np.ndarray,
-    x: np.ndarray,
-    ref_mean: float,
-    ref_sd: float,
+def rate_onset(
+    ref_ts: pd.Series | np.ndarray,
+    ref_x: np.ndarray,
+    cur_ts: pd.Series | np.ndarray,
+    cur_x: np.ndarray,
     *,
-    direction: int = 1,
-    min_n: int = 30,
+    min_rows: int = 30,
 ) -> datetime | None:
-    """Return the time from which the mean of ``x`` departs most significantly from ``ref_mean``.
+    """Return when the per-bucket mean of a per-row quantity moved to its current level, or None.
 
-    For every row the mean of it and all later rows is compared with the reference in z units
-    (``direction`` +1: a rise is bad, -1: a drop); the row with the largest z is the onset. For a
-    step change this is unbiased: earlier rows dilute the suffix, later rows shorten it.
+    Detectors that judge rows (outcomes, OOD flags, a client's requests, unexpected values) date
+    their failures with the same scorer and onset estimator as the metric checks: the rows of
+    both windows are averaged per bucket of whole minutes (an empty bucket is missing), the
+    bucket series is scored by :func:`~rcaflows.detection.anomaly.score_matrix`, and
+    :func:`~rcaflows.detection.anomaly.alarm_onset` finds the start of the current episode in
+    the current window, from the reference mean to the current one. A bucket is as many
+    minutes as hold ``min_rows`` reference rows on average (at most an hour), so a rate of
+    0/1 outcomes is a rate, not a coin toss per minute. None when the scorer did not alarm: a
+    per-row rate that only drifted has no moment its change became news.
     """
-    t = ts_array(ts)
-    v = np.asarray(x, dtype=float)
-    keep = ~np.isnan(v)
-    t, v = t[keep], v[keep]
-    if len(v) < min_n:
+    tr, tc = _ns_array(ref_ts), _ns_array(cur_ts)
+    xr, xc = np.asarray(ref_x, dtype=float), np.asarray(cur_x, dtype=float)
+    keep_r, keep_c = np.isfinite(xr), np.isfinite(xc)
+    tr, xr, tc, xc = tr[keep_r], xr[keep_r], tc[keep_c], xc[keep_c]
+    if len(xc) == 0 or len(xr) == 0:
         return None
-    order = np.argsort(t, kind="stable")
-    t, v = t[order], v[order]
-    n = np.arange(len(v), 0, -1, dtype=float)
-    mean = np.cumsum(v[::-1])[::-1] / n
-    z = direction * (mean - ref_mean) / (max(ref_sd, 1e-9) / np.sqrt(n))
-    z[n < min_n] = -np.inf
-    i = int(np.argmax(z))
-    return to_datetime(t[i]) if np.isfinite(z[i]) and z[i] > 0 else None
+    minute = 60_000_000_000
+    span = max(int(tr.max() - tr.min()), minute)
+    step = minute * int(np.clip(np.ceil(min_rows * span / minute / len(xr)), 1, 60))
+    t0 = int(min(tr.min() if len(tr) else tc.min(), tc.min())) // step * step
+    idx = (np.concatenate([tr, tc]) - t0) // step
+    n = int(idx.max()) + 1
+    count = np.bincount(idx, minlength=n).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        series = np.bincount(idx, weights=np.concatenate([xr, xc]), minlength=n) / count
+    first_current = int((int(tc.min()) - t0) // step)
+    baseline, current = float(xr.mean()), float(xc.mean())
+    if baseline == current:
+        return None
+    column = series[:, None]
+    rows, alarmed = alarm_onset(
+        score_matrix(column), column, np.array([baseline]), np.array([current]), since=first_current
+    )
+    return to_datetime(t0 + int(rows[0]) * step) if rows[0] >= 0 and alarmed[0] else None
+
+
+def _ns_array(ts: pd.Series | np.ndarray) -> np.ndarray:
+    """Return timestamps as int64 ns since the epoch (UTC)."""
+    return np.asarray(ts_array(ts)).astype("datetime64[ns]").view(np.int64)

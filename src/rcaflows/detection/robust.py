@@ -1,13 +1,32 @@
-"""Vectorized robust shift test over many metric series at once.
+"""The hourly metric checks: every series judged by the anomaly scorer, then by size.
 
-Every series is judged the same way: the median of its last ``sustain`` minutes is compared with
-a baseline taken from the reference window, in robust-z units (median / MAD·1.4826). A series
-*fails* when it is beyond ``z_threshold`` in its bad direction **and** moved by at least
-``min_relative_change``; it *warns* at half of both. When the reference covers a day or more, the
-baseline is taken at the same clock time on earlier days (±30 min) so a daily cycle is not mistaken
-for a shift; the whole-reference baseline must agree at half strength, so neither is yesterday's blip.
+A series *fails* when both hold:
 
-All arithmetic runs on a (time × series) matrix: there is no Python loop per point or per series.
+1. **It alarmed** (statistical evidence, the scorer the benchmarks measure): its reference and
+   current samples, in time order, are scored by :func:`rcaflows.detection.anomaly.score_matrix`
+   (with a daily period when the reference covers two days or more), and
+   :func:`~rcaflows.detection.anomaly.alarm_onset` finds an alarm (score ≥ 0.5) from which the
+   series has mostly sat at its current level: the onset of the current episode. A level shift
+   alarms at its first point and the scorer then adapts, so an ongoing shift keeps failing
+   through that first alarm while a blip that came back does not count. A series with fewer
+   than :data:`COLD_HISTORY` reference samples cannot alarm yet; the size gates alone judge it.
+2. **It is large** (practical significance, the config's thresholds): the current level — the
+   median of its last ``sustain`` minutes, so a shift must cover half of that span — is at least
+   ``min_relative_change`` past the baseline *and* at least ``z_threshold`` reference scales
+   past it, in its bad direction. The scale is the reference's MAD·1.4826 floored per metric
+   kind, so a 0.2 % error rate moving to 0.26 % is not "large" however quiet it was. When the
+   reference covers a day or more, the baseline is taken at the same clock time on earlier days
+   (±30 min) so a daily cycle is not mistaken for a shift; the whole-reference baseline must
+   agree at half strength, so neither is yesterday's blip.
+
+A series *warns* when it is large at half of both thresholds but does not fail. Its ``onset`` is
+the onset of the current episode (for fail and warn); its ``score`` is the weaker of the scorer's
+peak since that onset and the size score ``1 − 0.5^r`` (``r``: the smaller of the two size
+ratios, so 0.5 at the thresholds), kept ≥ 0.5 for a failure and below it otherwise.
+
+All arithmetic runs on (time × series) matrices in blocks of series: no Python loop per point or
+per series. Only series that are large at half strength are scored, since nothing else can warn
+or fail.
 """
 
 from __future__ import annotations
@@ -19,8 +38,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+import rcaflows.detection.stats  # noqa: F401  (first: anomaly and stats import each other)
 from rcaflows.config.models import MetricKind, MetricSpec
 from rcaflows.data import Window
+from rcaflows.detection.anomaly import alarm_onset, score_matrix
 from rcaflows.detection.base import CheckFactory, fmt_change, fmt_num, to_datetime
 from rcaflows.detection.models import CheckResult
 from rcaflows.vocab import CheckStatus
@@ -28,10 +49,9 @@ from rcaflows.vocab import CheckStatus
 MAD_TO_SIGMA = 1.4826
 #: Same-clock-time neighbourhood on earlier days used for the seasonal baseline.
 SEASONAL_HALF_WIDTH = timedelta(minutes=30)
-#: History before the current window searched for the onset of a shift.
-ONSET_LOOKBACK = timedelta(hours=2)
-#: Share of the points from the onset on that must stay beyond half the threshold.
-ONSET_PERSISTENCE = 0.8
+#: Reference samples the scorer needs to judge a series: its tail probabilities start after about
+#: 225 points, and in the first few hundred new records (range novelty) are still common.
+COLD_HISTORY = 300
 
 #: Smallest scale per kind, in the metric's own unit ("%" or a fraction for rates), so a
 #: near-constant series (0.2 % errors that barely wiggle) does not turn every blip into z = 50.
@@ -92,6 +112,8 @@ def default_direction(spec: MetricSpec) -> int:
 _PIVOT_ROWS = 2_000_000
 #: series whose statistics are computed at once; bounds the median's copies
 _STAT_COLUMNS = 512
+#: series scored at once; bounds the scorer's copies
+_SCORE_COLUMNS = 256
 
 
 def _wide(long: pd.DataFrame, keys: pd.MultiIndex) -> tuple[np.ndarray, np.ndarray]:
@@ -201,13 +223,6 @@ def _ns(ts: datetime | pd.Timestamp) -> int:
     return int(pd.Timestamp(ts).value)
 
 
-def _index_ns(index: pd.Index) -> np.ndarray:
-    """Return a DatetimeIndex as int64 nanoseconds since the epoch, whatever its unit."""
-    if len(index) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return pd.DatetimeIndex(index).as_unit("ns").asi8
-
-
 def shift_table(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -220,20 +235,25 @@ def shift_table(
     direction: Sequence[int] | None = None,
     seasonal: bool | None = None,
 ) -> pd.DataFrame:
-    """Test every series in ``specs`` for a sustained robust shift; return one row per series.
+    """Judge every series in ``specs`` with the anomaly scorer and the size gates; one row per series.
+
+    See the module docstring for the rule. Series below half of both size gates are not scored
+    (they cannot fail or warn); their ``score`` is their size score.
 
     Args:
         reference: long metrics of the reference window (``timestamp, component, metric, value``).
         current: long metrics of the current window.
         specs: the series to test (component, metric, kind, unit, higher_is_worse).
-        current_end: end of the current window; the last ``sustain`` before it is judged.
-        z_threshold: robust z beyond which a series fails (warns at half).
-        min_relative_change: smallest relative change that fails (warns at half).
-        sustain: how long a shift must last; sparse series use at least their last 3 samples.
+        current_end: end of the current window; the last ``sustain`` before it is the current level.
+        z_threshold: size gate: the current level must be this many reference scales (MAD·1.4826,
+            floored per kind) past the baseline to fail (half: warn).
+        min_relative_change: size gate: smallest relative change that fails (half: warn).
+        sustain: span whose median is the current level, so a shift must cover half of it;
+            sparse series use at least their last 3 samples.
         direction: per spec, +1 (rise is bad), -1 (drop is bad) or 0 (both); default from
             ``higher_is_worse``.
-        seasonal: also compare with the same clock time on earlier days; default: when the
-            reference covers at least 23 h.
+        seasonal: compare the current level with the same clock time on earlier days; default:
+            when the reference covers at least 23 h.
 
     Returns:
         A frame with :data:`SHIFT_COLUMNS`; ``status`` is ok, warn, fail or no_data.
@@ -270,6 +290,7 @@ def shift_table(
         warnings.simplefilter("ignore", RuntimeWarning)
         cur = np.nanmedian(Cs, axis=0) if len(tc) else np.full(len(specs), np.nan)
     n_cur = np.sum(~np.isnan(Cs), axis=0)
+    del Cs, in_sustain
 
     def bad(z: np.ndarray) -> np.ndarray:
         return np.where(dirs == 0, np.abs(z), z * np.where(dirs == 0, 1.0, dirs))
@@ -307,17 +328,24 @@ def shift_table(
     bad_z = np.fmin(bad(z), g_cap)
     bad_rel = np.where(dirs == 0, np.abs(rel), rel * np.where(dirs == 0, 1.0, dirs))
     no_data = (n_cur == 0) | (n_ref < 3) | ~np.isfinite(z)
-    fail = ~no_data & (bad_z >= z_threshold) & (bad_rel >= min_relative_change)
-    warn = ~no_data & ~fail & (bad_z >= z_threshold / 2) & (bad_rel >= min_relative_change / 2)
-    status = np.where(no_data, "no_data", np.where(fail, "fail", np.where(warn, "warn", "ok")))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.minimum(bad_z / z_threshold, bad_rel / max(min_relative_change, 1e-12))
     ratio = np.nan_to_num(ratio, nan=0.0, posinf=1e6, neginf=0.0)
-    score = np.clip(1.0 - 0.5 ** np.clip(ratio, 0.0, 60.0), 0.0, 1.0)
+    size_score = np.clip(1.0 - 0.5 ** np.clip(ratio, 0.0, 60.0), 0.0, 1.0)
+    big = ~no_data & (bad_z >= z_threshold) & (bad_rel >= min_relative_change)
+    half_big = ~no_data & (bad_z >= z_threshold / 2) & (bad_rel >= min_relative_change / 2)
+
+    # The scorer runs only where the size gates pass at half strength: elsewhere nothing can warn or fail.
+    candidates = np.flatnonzero(half_big)
+    onset_ns, alarmed, peak = _score_candidates(tr, R, tc, C, candidates, loc, cur, interval, ref_span >= 2 * day_ns)
+    cold = n_ref_all < COLD_HISTORY  # too little history for the scorer to alarm: the size gates decide alone
+    fail = big & (alarmed | cold)
+    warn = half_big & ~fail
+    status = np.where(no_data, "no_data", np.where(fail, "fail", np.where(warn, "warn", "ok")))
+    score = np.where(np.isnan(peak) | cold, size_score, np.fmin(peak, size_score))
     score = np.where(fail, np.maximum(score, 0.5), np.minimum(score, 0.49))
     score = np.where(no_data, 0.0, score)
-
-    onset = _onset(tr, R, tc, C, loc, scale, dirs, z_threshold, flagged=fail | warn)
+    onset = pd.Series(pd.to_datetime(np.where(fail | warn, onset_ns, _NAT).view("datetime64[ns]"), utc=True))
 
     return pd.DataFrame(
         {
@@ -343,43 +371,59 @@ def shift_table(
     )
 
 
-def _onset(
+_NAT = np.iinfo(np.int64).min
+
+
+def _score_candidates(
     tr: np.ndarray,
     R: np.ndarray,
     tc: np.ndarray,
     C: np.ndarray,
-    loc: np.ndarray,
-    scale: np.ndarray,
-    dirs: np.ndarray,
-    z_threshold: float,
-    flagged: np.ndarray,
-) -> pd.Series:
-    """Return, per series, the first time from which it stays beyond half the threshold."""
-    out = pd.Series([pd.NaT] * len(loc), dtype="datetime64[ns, UTC]")
-    if not flagged.any() or len(tc) == 0:
-        return out
-    lookback_ns = int(ONSET_LOOKBACK.total_seconds() * 1e9)
-    tail = tr >= tc[0] - lookback_ns
-    cols = np.flatnonzero(flagged)  # only flagged series need an onset
-    X = np.concatenate([R[tail][:, cols], C[:, cols]])
-    both_ns = np.concatenate([tr[tail], tc])
-    loc, scale, dirs = loc[cols], scale[cols], dirs[cols]
-    with np.errstate(invalid="ignore"):
-        P = (X - loc) / scale
-        P = np.where(dirs == 0, np.abs(P), P * np.where(dirs == 0, 1.0, dirs))
-        valid = ~np.isnan(X)
-        beyond = valid & (z_threshold / 2 <= P)
-    # Suffix share of beyond-threshold points among valid points, from each row to the end.
-    suf_b = np.cumsum(beyond[::-1], axis=0)[::-1]
-    suf_v = np.cumsum(valid[::-1], axis=0)[::-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(suf_v > 0, suf_b / np.maximum(suf_v, 1), 0.0)
-    cond = beyond & (frac >= ONSET_PERSISTENCE)
-    has = cond.any(axis=0)
-    first = np.argmax(cond, axis=0)
-    onset_ns = np.full(len(flagged), np.iinfo(np.int64).min)  # NaT
-    onset_ns[cols[has]] = both_ns[first[has]]
-    return pd.Series(pd.to_datetime(onset_ns.view("datetime64[ns]"), utc=True))
+    cols: np.ndarray,
+    baseline: np.ndarray,
+    current: np.ndarray,
+    interval: np.ndarray,
+    seasonal: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Score the series ``cols`` over reference + current; return per series onset (ns), alarmed, peak score.
+
+    Each series is scored on its own samples in time order (NaN rows dropped), so a batch series
+    sampled every 15 minutes is a series of batches, not a mostly-empty minute grid. Series of one
+    sampling interval share a seasonal period of one day in their own points (used when the
+    reference covers two days). Blocks of :data:`_SCORE_COLUMNS` series bound the memory.
+    """
+    n = R.shape[1]
+    onset_ns = np.full(n, _NAT, dtype=np.int64)
+    alarmed = np.zeros(n, dtype=bool)
+    peak = np.full(n, np.nan)
+    if len(cols) == 0:
+        return onset_ns, alarmed, peak
+    times = np.concatenate([tr, tc])
+    grid = float(np.median(np.diff(times))) if len(times) > 1 else 60e9
+    steps = np.maximum(np.rint(interval / max(grid, 1.0)), 1.0)
+    day_ns = timedelta(days=1).total_seconds() * 1e9
+    for step in np.unique(steps[cols]):
+        group = cols[steps[cols] == step]
+        period = round(day_ns / (step * grid)) if seasonal else None
+        period = period if period is not None and period >= 2 else None
+        for j in range(0, len(group), _SCORE_COLUMNS):
+            block = group[j : j + _SCORE_COLUMNS]
+            X = np.concatenate([R[:, block], C[:, block]])
+            # NaN rows first, then each series' samples in time order (a stable sort keeps the order).
+            order = np.argsort(~np.isnan(X), axis=0, kind="stable")
+            X = np.take_along_axis(X, order, axis=0)
+            S = score_matrix(X, period)
+            rows, hit = alarm_onset(S, X, baseline[block], current[block], since=0)
+            found = rows >= 0
+            onset_ns[block[found]] = times[order[rows[found], np.flatnonzero(found)]]
+            alarmed[block] = hit
+            with np.errstate(invalid="ignore"):
+                since = np.where(found, rows, len(X))
+                recent = np.where(np.arange(len(X))[:, None] >= since[None, :], S, np.nan)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                peak[block] = np.where(found, np.nanmax(recent, axis=0), 0.0)
+    return onset_ns, alarmed, peak
 
 
 def describe_shift(row: pd.Series) -> str:

@@ -12,7 +12,14 @@ import pandas as pd
 from rcaflows.config import lineage_graph
 from rcaflows.config.models import ExpectationSpec, SystemConfig
 from rcaflows.data import Window
-from rcaflows.detection.base import CheckFactory, register, score_from_ratio, seasonal_reference, to_datetime
+from rcaflows.detection.base import (
+    CheckFactory,
+    rate_onset,
+    register,
+    score_from_ratio,
+    seasonal_reference,
+    to_datetime,
+)
 from rcaflows.detection.models import CheckResult
 from rcaflows.detection.robust import window_shift_checks
 from rcaflows.detection.stats import detect_drift
@@ -94,17 +101,6 @@ def _unexpected_mask(df: pd.DataFrame, spec: ExpectationSpec) -> np.ndarray | No
     if spec.expectation == "in_set":
         return (col.notna() & ~col.isin(spec.values)).to_numpy()
     return None
-
-
-def persistent_onset(ts: pd.Series, bad: np.ndarray, allowed: float) -> Any:
-    """Return the first minute from which the per-minute bad share stays above ``allowed`` (80 % of them)."""
-    if not bad.any():
-        return None
-    per_min = pd.Series(bad.astype(float), index=pd.DatetimeIndex(ts)).resample("1min").mean().dropna()
-    above = (per_min > allowed).to_numpy()
-    suffix = np.cumsum(above[::-1])[::-1] / np.arange(len(above), 0, -1)
-    cond = above & (suffix >= 0.8)
-    return per_min.index[int(np.argmax(cond))] if cond.any() else per_min.index[int(np.argmax(above))]
 
 
 def _schema_onset(df: pd.DataFrame, expected: list[str]) -> Any:
@@ -213,12 +209,18 @@ class DataQualityDetector:
                 continue
             for r in res.results:
                 spec = specs[int(r.expectation_config.meta["spec"])]
-                out.append(self._expectation_check(make, node, comp, spec, r, df))
+                out.append(self._expectation_check(make, node, comp, spec, r, df, window.reference.batches.get(node)))
         return out
 
     @staticmethod
     def _expectation_check(
-        make: CheckFactory, node: str, comp: str, spec: ExpectationSpec, r: Any, df: pd.DataFrame
+        make: CheckFactory,
+        node: str,
+        comp: str,
+        spec: ExpectationSpec,
+        r: Any,
+        df: pd.DataFrame,
+        ref: pd.DataFrame | None,
     ) -> CheckResult:
         result = r.result or {}
         raised = bool((r.exception_info or {}).get("raised_exception"))
@@ -242,8 +244,11 @@ class DataQualityDetector:
         onset = None
         if status == CheckStatus.FAIL:
             mask = _unexpected_mask(df, spec)
-            if mask is not None:
-                onset = persistent_onset(df["timestamp"], mask, allowed)
+            ref_mask = _unexpected_mask(ref, spec) if ref is not None and not ref.empty else None
+            if mask is not None and ref is not None and ref_mask is not None:
+                onset = rate_onset(ref["timestamp"], ref_mask.astype(float), df["timestamp"], mask.astype(float))
+            elif mask is not None:
+                onset = df["timestamp"].min()
             elif spec.expectation == "columns_match":
                 onset = _schema_onset(df, list(spec.values))
             else:
@@ -310,7 +315,7 @@ class DataQualityDetector:
                     )
                 )
                 continue
-            ref = seasonal_reference(ref, window.current.start, window.current.end)
+            history, ref = ref, seasonal_reference(ref, window.current.start, window.current.end)
             wanted = nodes[node].columns if node in nodes and nodes[node].columns else None
             present = set(cur.columns) | set(ref.columns)
             columns = [c for c in (wanted or present) if c in present and c != "timestamp"]
@@ -326,7 +331,7 @@ class DataQualityDetector:
                 src = source_component(config, graph, node, col) if graph is not None else None
                 onset = None
                 if drifted and col in cur.columns:
-                    onset = self._drift_onset(ref, cur, col)
+                    onset = self._drift_onset(ref, history, cur, col)
                 out.append(
                     make(
                         check="drift",
@@ -361,15 +366,16 @@ class DataQualityDetector:
         return out
 
     @staticmethod
-    def _drift_onset(ref: pd.DataFrame, cur: pd.DataFrame, col: str) -> Any:
-        """Return the first minute from which the column's values leave the reference's middle half."""
+    def _drift_onset(ref: pd.DataFrame, history: pd.DataFrame, cur: pd.DataFrame, col: str) -> Any:
+        """Return when the share of the column's values outside the reference's middle half (or null) moved."""
         r = pd.to_numeric(ref[col], errors="coerce") if col in ref.columns else pd.Series(dtype=float)
         c = pd.to_numeric(cur[col], errors="coerce")
-        if c.notna().sum() == 0 or r.notna().sum() == 0:
+        if c.notna().sum() == 0 or r.notna().sum() == 0 or col not in history.columns:
             return cur["timestamp"].min()
         lo, hi = np.nanquantile(r, [0.25, 0.75])
-        null_ref = float(r.isna().mean())
-        # A row is "unusual" when null beyond the reference null share or outside the reference IQR; the
-        # onset is where the unusual share stays above the reference's 50 % + margin.
-        unusual = (c.isna() | (c < lo) | (c > hi)).to_numpy()
-        return persistent_onset(cur["timestamp"], unusual, min(0.5 + null_ref + 0.15, 0.95))
+
+        def unusual(v: pd.Series) -> np.ndarray:
+            return (v.isna() | (v < lo) | (v > hi)).to_numpy(dtype=float)
+
+        h = pd.to_numeric(history[col], errors="coerce")
+        return rate_onset(history["timestamp"], unusual(h), cur["timestamp"], unusual(c))

@@ -11,7 +11,7 @@ from scipy.stats import norm
 
 from rcaflows.config.models import SystemConfig
 from rcaflows.data import Window
-from rcaflows.detection.base import CheckFactory, register, score_from_ratio, suffix_onset, ts_array
+from rcaflows.detection.base import CheckFactory, rate_onset, register, score_from_ratio, ts_array
 from rcaflows.detection.detectors.quality import labelled
 from rcaflows.detection.models import CheckResult
 from rcaflows.vocab import CheckStatus, IncidentType
@@ -243,13 +243,12 @@ class FairnessDetector:
         ref_lab = labelled(ref_all, end)
         moves = []
         for g, rate, direction in ((hi, rate_hi, 1), (lo, rate_lo, -1)):
-            _, xr = group_outcomes(ref_all, ref_lab, gcol, g, metric, threshold)
+            ts_r, xr = group_outcomes(ref_all, ref_lab, gcol, g, metric, threshold)
             if len(xr) == 0:
                 continue
-            base = float(xr.mean())
-            moves.append((direction * (rate - base), g, base, direction))
+            moves.append((direction * (rate - float(xr.mean())), g, ts_r, xr))
         if not moves:
             return None
-        _, g, base, direction = max(moves)
+        _, g, ts_r, xr = max(moves, key=lambda m: m[0])
         ts, x = group_outcomes(cur_all, cur_lab, gcol, g, metric, threshold)
-        return suffix_onset(ts, x, base, math.sqrt(max(base * (1 - base), 1e-4)), direction=direction)
+        return rate_onset(ts_r, xr, ts, x)

@@ -10,7 +10,7 @@ from scipy.stats import norm
 
 from rcaflows.config.models import SystemConfig
 from rcaflows.data import Window
-from rcaflows.detection.base import CheckFactory, fmt_num, register, score_from_p, suffix_onset, ts_array
+from rcaflows.detection.base import CheckFactory, fmt_num, rate_onset, register, score_from_p, ts_array
 from rcaflows.detection.models import CheckResult
 from rcaflows.vocab import CheckStatus, IncidentType
 
@@ -110,7 +110,8 @@ class QualityDetector:
         for metric in s.metrics:
             ts_c, x_c = outcomes(cur, metric, model.threshold)
             k_c, n_c = int(x_c.sum()), len(x_c)
-            k_r, n_r = hits(ref, metric, model.threshold)
+            ts_r, x_r = outcomes(ref, metric, model.threshold)
+            k_r, n_r = int(x_r.sum()), len(x_r)
             sub = f"{metric}_drop"
             if min(n_c, n_r) < MIN_DENOMINATOR:
                 out.append(
@@ -148,7 +149,7 @@ class QualityDetector:
                     p_value=p,
                     score=score,
                     onset=(
-                        suffix_onset(ts_c, x_c, p_r, math.sqrt(p_r * (1 - p_r)), direction=-1)
+                        rate_onset(ts_r, x_r, ts_c, x_c)
                         if status == CheckStatus.FAIL
                         else None
                     ),

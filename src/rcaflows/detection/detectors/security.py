@@ -14,13 +14,11 @@ from rcaflows.data import Window
 from rcaflows.detection.base import (
     CheckFactory,
     fmt_change,
+    rate_onset,
     register,
     score_from_p,
     score_from_ratio,
     seasonal_reference,
-    suffix_onset,
-    to_datetime,
-    ts_array,
 )
 from rcaflows.detection.detectors.performance import watched_specs
 from rcaflows.detection.detectors.quality import two_proportion_drop
@@ -89,7 +87,7 @@ class SecurityDetector:
                 out += self._ood(make, model.component, model.features, ref, cur, s.ood_z, s.max_ood_rate)
                 out += self._clients(make, model.client_column, ref, cur, s.client_share, s.client_ratio)
                 seasonal = seasonal_reference(ref, window.current.start, window.current.end)
-                out += self._confidence(make, model.component, seasonal, cur, s.confidence_effect)
+                out += self._confidence(make, model.component, seasonal, cur, s.confidence_effect, ref)
         out += self._surge(window, config, make)
         return out
 
@@ -124,8 +122,7 @@ class SecurityDetector:
         top = [feats[i] for i in np.argsort(-share)[:3] if share[i] > 0]
         onset = None
         if status == CheckStatus.FAIL:
-            sd = math.sqrt(max(rate_r * (1 - rate_r), 1e-4))
-            onset = suffix_onset(cur["timestamp"], c_any.astype(float), rate_r, sd, direction=1)
+            onset = rate_onset(ref["timestamp"], r_any.astype(float), cur["timestamp"], c_any.astype(float))
         return [
             make(
                 check="ood_rate",
@@ -183,8 +180,11 @@ class SecurityDetector:
             score = max(score, 0.5) if status == CheckStatus.FAIL else min(score, 0.49)
             onset = None
             if status == CheckStatus.FAIL:
-                mine = cur.loc[cur[col].astype(str) == client, "timestamp"]
-                onset = to_datetime(_share_onset(cur["timestamp"], mine, b, share))
+                mine_r = (ref[col].astype(str) == client) if col in ref.columns else pd.Series(False, index=ref.index)
+                mine_c = cur[col].astype(str) == client
+                onset = rate_onset(
+                    ref["timestamp"], mine_r.to_numpy(dtype=float), cur["timestamp"], mine_c.to_numpy(dtype=float)
+                )
             out.append(
                 make(
                     check="client_share",
@@ -227,12 +227,12 @@ class SecurityDetector:
 
     @staticmethod
     def _confidence(
-        make: CheckFactory, comp: str, ref: pd.DataFrame, cur: pd.DataFrame, min_effect: float
+        make: CheckFactory, comp: str, ref: pd.DataFrame, cur: pd.DataFrame, min_effect: float, history: pd.DataFrame
     ) -> list[CheckResult]:
+        """Compare prediction confidences with ``ref``; ``history`` (the whole reference) dates a failure."""
         if "score" not in cur.columns or "score" not in ref.columns:
             return [make.no_data(comp, "confidence_shift", "no 'score' column", check="confidence_ks")]
-        rc = np.abs(ref["score"].to_numpy(dtype=float) - 0.5) * 2
-        cc = np.abs(cur["score"].to_numpy(dtype=float) - 0.5) * 2
+        rc, cc = _confidence_of(ref), _confidence_of(cur)
         rc, cc = rc[np.isfinite(rc)], cc[np.isfinite(cc)]
         if len(rc) < 30 or len(cc) < 30:
             return [
@@ -268,13 +268,7 @@ class SecurityDetector:
                 p_value=p,
                 score=score,
                 onset=(
-                    suffix_onset(
-                        ts_array(cur["timestamp"])[np.isfinite(cur["score"].to_numpy(dtype=float))],
-                        cc,
-                        float(rc.mean()),
-                        float(rc.std()) or 1e-3,
-                        direction=1 if cc.mean() >= rc.mean() else -1,
-                    )
+                    rate_onset(history["timestamp"], _confidence_of(history), cur["timestamp"], _confidence_of(cur))
                     if status == CheckStatus.FAIL
                     else None
                 ),
@@ -312,14 +306,6 @@ def _one_sided_up(k_r: int, n_r: int, k_c: int, n_c: int) -> float:
     return p
 
 
-def _share_onset(all_ts: pd.Series, mine: pd.Series, base: float, share: float) -> pd.Timestamp | None:
-    """Return the first minute from which a client's share stays past halfway to its current share."""
-    if mine.empty:
-        return None
-    total = pd.Series(1.0, index=pd.DatetimeIndex(all_ts)).resample("1min").sum()
-    own = pd.Series(1.0, index=pd.DatetimeIndex(mine)).resample("1min").sum().reindex(total.index).fillna(0)
-    frac = (own / total.replace(0, np.nan)).fillna(0).to_numpy()
-    above = frac >= (base + share) / 2
-    suffix = np.cumsum(above[::-1])[::-1] / np.arange(len(above), 0, -1)
-    cond = above & (suffix >= 0.8)
-    return total.index[int(np.argmax(cond))] if cond.any() else None
+def _confidence_of(df: pd.DataFrame) -> np.ndarray:
+    """Return per row the prediction confidence ``|score - 0.5|·2`` (NaN where the score is missing)."""
+    return np.abs(pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=float) - 0.5) * 2
