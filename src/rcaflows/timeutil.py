@@ -22,7 +22,10 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m:
-            return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+            try:
+                return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+            except OverflowError:  # beyond timedelta's ~2.7 million years: a clear error, not a crash
+                raise ValueError(f"duration {value!r} is too long") from None
     raise ValueError(f"expected a duration such as '30s', '15m', '1h' or '7d', got {value!r}")
 
 

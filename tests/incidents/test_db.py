@@ -270,3 +270,76 @@ def test_json_columns_refuse_unknown_objects_loudly(store: Store, make_new: Make
         open_or_touch(s, make_new(details={"x": object()}))
     with store.session(readonly=True) as s:
         assert list_incidents(s) == []
+
+
+def _sqlite_store(tmp_path: Path, name: str = "incidents.db") -> Store:
+    store = Store(f"sqlite:///{tmp_path / name}")
+    store.create_all()
+    return store
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_store_file_deleted_or_replaced_mid_run_fails_loudly(tmp_path: Path, make_new: MakeNew, how: str) -> None:
+    store = _sqlite_store(tmp_path)
+    _open(store, make_new(metric="first"))
+    db = tmp_path / "incidents.db"
+    with pytest.raises(StoreError, match=how), store.session() as s:  # the run is mid-way: its unit is open
+        open_or_touch(s, make_new(metric="lost"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        if how == "replaced":
+            other = _sqlite_store(tmp_path, "other.db")
+            other.dispose()
+            (tmp_path / "other.db").rename(db)
+    for readonly in (False, True):  # and every later unit, until the run starts again
+        with pytest.raises(StoreError, match=how), store.session(readonly=readonly) as s:
+            list_incidents(s)
+    store.dispose()
+
+
+def test_db_backup_copies_what_is_still_in_the_wal(tmp_path: Path, make_new: MakeNew) -> None:
+    from typer.testing import CliRunner
+
+    from rcaflows.cli import app
+
+    store = _sqlite_store(tmp_path)
+    keys = [_open(store, make_new(metric=f"m{i}")) for i in range(3)]
+    assert Path(f"{tmp_path / 'incidents.db'}-wal").stat().st_size > 0  # the rows are (also) in the WAL
+    url = f"sqlite:///{tmp_path / 'incidents.db'}"
+    res = CliRunner().invoke(app, ["db", "backup", str(tmp_path / "copy.db"), "--store", url])
+    assert res.exit_code == 0, res.output
+    copy = Store(f"sqlite:///{tmp_path / 'copy.db'}")
+    with copy.session(readonly=True) as s:
+        assert sorted(i.key for i in list_incidents(s)) == sorted(keys)
+    copy.dispose()
+    again = CliRunner().invoke(app, ["db", "backup", str(tmp_path / "copy.db"), "--store", url])
+    assert again.exit_code == 2 and "exists" in again.output  # never overwrites
+    pg = CliRunner().invoke(app, ["db", "backup", "x.db", "--store", "postgresql+psycopg://u@localhost:1/db"])
+    assert pg.exit_code == 2 and "pg_dump" in pg.output
+    store.dispose()
+
+
+def test_over_long_values_are_refused_alike_on_every_store(store: Store, make_new: MakeNew) -> None:
+    from rcaflows.incidents import triage
+
+    key = _open(store, make_new())
+    with (
+        pytest.raises(StoreError, match=r"incidents\.team: 201 characters .* longer than the 200"),
+        store.session() as s,
+    ):
+        triage(s, key, "high", "P2", "t" * 201, "test")  # SQLite alone would have kept it
+    with store.session(readonly=True) as s:
+        assert get_incident(s, key).state is IncidentState.DETECTED  # nothing of the unit was kept
+
+
+def test_long_names_from_the_data_are_stored_unique_and_never_drop_other_incidents(
+    store: Store, make_new: MakeNew
+) -> None:
+    long_a, long_b = "svc-" + "a" * 300, "svc-" + "a" * 299 + "b"  # same first 200 characters
+    news = [make_new(component=long_a, title="x" * 900), make_new(component=long_b), make_new(component="ok")]
+    assert all(len(n.component) <= 200 and len(n.title) <= 500 for n in news)
+    keys = [_open(store, n) for n in news]
+    with store.session(readonly=True) as s:
+        stored = [get_incident(s, k) for k in keys]
+    assert len(set(keys)) == 3 and len({i.component for i in stored}) == 3 and len({i.fingerprint for i in stored}) == 3
+    assert stored[0].component.startswith("svc-aaa") and stored[2].component == "ok"

@@ -246,3 +246,35 @@ def test_racing_operations_never_reach_an_impossible_state(
         assert inc.resolved_at is None
     if is_sqlite:  # writers serialize: every operation saw the previous one's result, none failed as stale
         assert all("concurrently" not in o for o in outcome.values())
+
+
+def test_operation_times_must_not_run_backwards_or_lie_in_the_future(
+    store: Store, make_new: Callable[..., NewIncident]
+) -> None:
+    from rcaflows.incidents.metrics import response_metrics
+
+    t0 = now_utc() - timedelta(days=2)
+    iid = _open(store, make_new, detected_at=t0)
+    # `ack --at` before the detection: a negative time to acknowledge
+    with store.session() as s, pytest.raises(TransitionError, match="precedes its last change"):
+        acknowledge(s, iid, "user:a", at=t0 - timedelta(days=365))
+    with store.session() as s:
+        acknowledge(s, iid, "user:a", at=now_utc() - timedelta(hours=1))
+    with store.session() as s, pytest.raises(TransitionError, match="precedes its last change"):
+        resolve(s, iid, "user:a", at=now_utc() - timedelta(hours=2))  # before the acknowledgement
+    for op in (
+        lambda s, at: resolve(s, iid, "user:a", at=at),
+        lambda s, at: note(s, iid, "later", "user:a", at=at),
+        lambda s, at: mitigate(s, iid, "user:a", at=at),
+    ):
+        with store.session() as s, pytest.raises(TransitionError, match="in the future"):
+            op(s, now_utc() + timedelta(days=1))
+    with store.session() as s, pytest.raises(TransitionError, match="precedes"):
+        note(s, iid, "too early", "user:a", at=t0)  # a back-dated note before the last change too
+    with store.session() as s:
+        resolve(s, iid, "user:a", at=now_utc() + timedelta(minutes=1))  # small clock skew is fine
+    with store.session(readonly=True) as s:
+        m = response_metrics(s, t0 - timedelta(days=1), now_utc() + timedelta(hours=1))
+        kinds = [e.kind for e in events(s, iid)]
+    assert m.mtta_s is not None and m.mtta_s >= 0 and m.mttr_s is not None and m.mttr_s >= 0
+    assert kinds.count(EventKind.TRANSITION) == 3  # triage, ack, resolve: refused ones left no trace

@@ -40,6 +40,9 @@ from rcaflows.vocab import IncidentState, Priority, Severity
 MakeNew = Callable[..., NewIncident]
 
 
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # the make_new fixture's detection time
+
+
 def _open(store: Store, new: NewIncident) -> str:
     with store.session() as s:
         inc, created = open_or_touch(s, new)
@@ -130,7 +133,7 @@ def test_duplicate_matches_open_incidents_of_any_open_state(store: Store, make_n
         transition(s, key, "acknowledge", "user:alice")
         transition(s, key, "mitigate", "user:alice")
     with store.session() as s:
-        inc, created = open_or_touch(s, make_new())
+        inc, created = open_or_touch(s, make_new(detected_at=T0 + timedelta(hours=1)))
     assert not created and inc.key == key and inc.occurrences == 2
 
 
@@ -176,7 +179,20 @@ def test_concurrent_detections_of_one_fingerprint_open_one_incident(store: Store
     assert sorted(created) == [False, False, False, True]
     with store.session(readonly=True) as s:
         (inc,) = list_incidents(s)
-    assert inc.occurrences == 4
+    assert inc.occurrences == 1  # the same hour detected four times is one occurrence
+
+
+def test_rerunning_the_same_hour_changes_nothing(store: Store, make_new: MakeNew) -> None:
+    key = _open(store, make_new())
+    hours = [T0 + timedelta(hours=h) for h in (1, 2, 1, 2, 0)]  # hour 1 and 2 re-run, and the first hour
+    for at in hours:
+        with store.session() as s:
+            inc, created = open_or_touch(s, make_new(detected_at=at))
+            assert not created and inc.key == key
+    with store.session(readonly=True) as s:
+        inc = get_incident(s, key)
+        dups = [e for e in events(s, inc) if e.kind is EventKind.DUPLICATE]
+    assert inc.occurrences == 3 and len(dups) == 2 and inc.last_seen_at == T0 + timedelta(hours=2)
 
 
 # -- transitions --------------------------------------------------------------------------------

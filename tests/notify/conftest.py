@@ -85,6 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._answer(200, {"ok": True, "ts": body["ts"], "channel": body["channel"]})
             if self.path in ("/events", "/flaky"):
                 return self._answer(202, {"status": "success", "dedup_key": body.get("dedup_key")})
+            if self.path.startswith("/echo/"):  # a receiver that echoes the request in its errors
+                status = 500 if "fail500" in self.path else 400
+                return self._answer(status, f"unknown hook {self.path} (auth {self.headers.get('Authorization')})")
             return self._answer(404, "no such hook")
 
 

@@ -41,6 +41,7 @@ def channels_for(
             smtp_port=mailbox.port,
             smtp_from="rcaflows@example.org",
             to=["oncall@example.org"],
+            smtp_tls="none",  # the local test server speaks plain SMTP (no credentials are sent)
         ),
     }
 
@@ -188,6 +189,7 @@ def test_transient_failures_are_retried_with_backoff_then_succeed(
         smtp_port=mailbox.port,
         smtp_from="r@example.org",
         to=["x@example.org"],
+        smtp_tls="none",
         retries=1,
         backoff=0.1,
     )
@@ -274,3 +276,31 @@ def test_missing_secret_and_unknown_channel_are_recorded_not_raised(
 def test_channel_config_is_validated(fields: dict[str, Any], needs: str) -> None:
     with pytest.raises(ValidationError, match=needs):
         ChannelConfig(name="c", **fields)
+
+
+@pytest.mark.parametrize("path", ["/echo/T000/B000/XXXXsecretXXXX", "/echo/fail500/tok?key=XXXXsecretXXXX"])
+def test_receiver_errors_echoing_the_secret_are_stored_redacted(
+    path: str, store: Store, open_incident: Callable[..., str], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_ECHO", f"{receiver.url}{path}")
+    ch = ChannelConfig(name="echo", kind="webhook", url_env="TEST_ECHO", retries=1)
+    key = open_incident()
+    (res,) = dispatch(store, key, [ch], "opened", "test", sleep=no_sleep)
+    assert not res.ok and "unknown hook ***" in (res.error or "")
+    with store.session(readonly=True) as s:
+        (rec,) = notifications(s, key)
+        stored = [rec.last_error or "", *(str(e.payload) for e in events(s, key))]
+    assert not any("XXXXsecretXXXX" in x for x in stored)
+    assert "unknown hook ***" in (rec.last_error or "")
+
+
+def test_slack_token_echoed_by_the_api_is_stored_redacted(
+    store: Store, open_incident: Callable[..., str], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SLACK_TOKEN", "xoxb-XXXXsecretXXXX")
+    ch = ChannelConfig(
+        name="slack", kind="slack", token_env="TEST_SLACK_TOKEN", slack_channel="C1", api_url=f"{receiver.url}/echo"
+    )
+    key = open_incident()
+    (res,) = dispatch(store, key, [ch], "opened", "test", sleep=no_sleep)
+    assert not res.ok and "XXXXsecretXXXX" not in (res.error or "") and "auth ***" in (res.error or "")

@@ -110,3 +110,12 @@ def test_a_failing_source_is_named_and_the_others_still_load(tmp_path: Path) -> 
     only_bad = cfg.model_copy(update={"sources": cfg.sources[1:]})
     with pytest.raises(DataError, match="without a timezone"):
         load_sources(only_bad, T0, T0 + timedelta(hours=2))
+
+
+def test_repeated_series_rows_are_refused_like_score_and_rank(tmp_path: Path) -> None:
+    write_files(sample(), tmp_path)
+    metrics = tmp_path / "metrics.csv"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("\n".join([*lines[:10], lines[9], *lines[10:]]) + "\n")  # one row twice, still in order
+    with pytest.raises(DataError, match=r"metrics.csv: row 10: component .* appears more than once"):
+        FilesSource("f", tmp_path).load(T0, T0 + timedelta(hours=1))

@@ -192,3 +192,15 @@ def test_config_errors() -> None:
         build_source(SourceConfig(name="x", kind="parquet", options={"path": "a", "where": "1"}), CFG)
     with pytest.raises(ConfigError, match="exactly one of 'query'"):
         build_source(SourceConfig(name="x", kind="duckdb", options={}), CFG)
+
+
+def test_repeated_series_rows_are_refused_like_score_and_rank(tmp_path: Path) -> None:
+    frame = metrics_frame().iloc[:400]
+    doubled = pd.concat([frame, frame.iloc[[7]]]).sort_values("ts", kind="stable")
+    path = tmp_path / "dup.parquet"
+    doubled.to_parquet(path, index=False)
+    with pytest.raises(DataError, match=r"metric 'cpu' at 2026-.* appears more than once \(1 repeated row"):
+        parquet_source(str(path)).load(T0, T0 + pd.Timedelta(hours=1))
+    ok = tmp_path / "ok.parquet"
+    frame.to_parquet(ok, index=False)
+    assert len(parquet_source(str(ok)).load(T0, T0 + pd.Timedelta(hours=1)).metrics) == 400

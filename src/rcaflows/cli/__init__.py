@@ -18,8 +18,15 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Entry point of the ``rcaflows`` console script."""
+    for arg in sys.argv[1:]:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8 reach Python as lone surrogates
+            shown = arg.encode("utf-8", "backslashreplace").decode()
+            _common.err.print(f"error: argument {shown!r} is not valid UTF-8 text", markup=False, highlight=False)
+            sys.exit(2)
     try:
         app()
     except RcaflowsError as exc:  # pragma: no cover - typer commands handle their own
-        _common.err.print(f"[red]error:[/red] {exc}")
+        _common.err.print(f"[red]error:[/red] {_common.esc(exc)}")
         sys.exit(2)

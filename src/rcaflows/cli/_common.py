@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from rcaflows.errors import ConfigError, RcaflowsError
 
@@ -27,7 +29,7 @@ console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[
-    str | None, typer.Option("--config", "-c", help="System config YAML (default: the bundled demo).")
+    str | None, typer.Option("--config", "-c", help="System config YAML (default: $RCAFLOWS_CONFIG).")
 ]
 ScenarioOpt = Annotated[str | None, typer.Option("--scenario", help="Demo scenario (bundled demo config only).")]
 StoreOpt = Annotated[
@@ -55,11 +57,27 @@ def no_heartbeat() -> Any:
         yield
 
 
+def esc(value: object) -> str:
+    """Return ``value`` as markup that prints verbatim: names, notes and reasons are never Rich markup."""
+    return escape(str(value))
+
+
+def cell(value: object) -> Text:
+    """Return a table cell that shows ``value`` as plain text (a ``[/]`` in a name must not crash a table)."""
+    return Text("" if value is None else str(value))
+
+
+def cells(*values: object) -> list[Text]:
+    """Return one plain-text cell per value."""
+    return [cell(v) for v in values]
+
+
 def fail(exc: Exception) -> NoReturn:
-    err.print(f"[red]error:[/red] {exc}", highlight=False)
-    if isinstance(exc, ConfigError) and len(exc.problems) > 1:
+    """Print the error (and every config problem) as plain text and exit 2."""
+    err.print(f"[red]error:[/red] {esc(exc)}", highlight=False)
+    if isinstance(exc, ConfigError) and exc.problems != [str(exc)]:  # the summary alone names no problem
         for p in exc.problems:
-            err.print(f"  {p}", highlight=False)
+            err.print(f"  {p}", highlight=False, markup=False)
     raise typer.Exit(code=2)
 
 
@@ -72,11 +90,30 @@ def open_store(config: str | None, store: str | None) -> Any:
 
 
 def parse_time(value: str | None, field: str) -> datetime | None:
+    """Parse an option's ISO 8601 time with a zone; raise a clear error naming the option otherwise."""
     if value is None:
         return None
     from rcaflows.timeutil import utc
 
     try:
         return utc(value)
-    except ValueError as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise RcaflowsError(f"{field}: {exc}") from None
+
+
+MAX_SPAN = timedelta(days=100 * 366)
+
+
+def parse_span(value: str | None, field: str) -> timedelta | None:
+    """Parse an option's duration (``30m``, ``7d``), positive and at most a century so times stay in range."""
+    if value is None:
+        return None
+    from rcaflows.timeutil import parse_duration
+
+    try:
+        span = parse_duration(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise RcaflowsError(f"{field}: {exc}") from None
+    if span > MAX_SPAN:
+        raise RcaflowsError(f"{field}: {value!r} is longer than 100 years; give a shorter duration")
+    return span

@@ -23,10 +23,11 @@ def validate(config: Annotated[Path, typer.Argument(help="System config YAML to 
         cfg = load_config(config)
     except ConfigError as exc:
         for p in exc.problems:
-            _common.err.print(p, highlight=False)
+            _common.err.print(p, highlight=False, markup=False)
         _common.err.print(f"[red]{len(exc.problems)} problem(s)[/red]")
         raise typer.Exit(code=1) from None
     _common.console.print(
-        f"[green]ok[/green] {config}: system {cfg.system.name!r}, {len(cfg.components)} components, "
+        f"[green]ok[/green] {_common.esc(config)}: system {_common.esc(repr(cfg.system.name))}, "
+        f"{len(cfg.components)} components, "
         f"{len(cfg.metrics)} metrics, {len(cfg.lineage.nodes)} lineage nodes, {len(cfg.teams)} teams"
     )

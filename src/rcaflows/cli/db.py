@@ -1,8 +1,9 @@
-"""``rcaflows db upgrade|current|check``: the incident store's schema migrations (Alembic)."""
+"""``rcaflows db upgrade|current|check|backup``: the incident store's schema migrations (Alembic) and backups."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -38,7 +39,7 @@ def db_upgrade(
         before, after = upgrade(url, revision)
     except RcaflowsError as exc:
         fail(exc)
-    _common.console.print(f"{mask_url(url)}: {before or '(empty)'} -> {after}", highlight=False)
+    _common.console.print(f"{mask_url(url)}: {before or '(empty)'} -> {after}", highlight=False, markup=False)
 
 
 def _inspect(config: str | None, store: str | None, what: str, read: Callable[[Any], T]) -> tuple[str, T]:
@@ -70,7 +71,9 @@ def db_current(config: ConfigOpt = None, store: StoreOpt = None) -> None:
     url, rev = _inspect(config, store, "read the schema revision", current_revision)
     head = head_revision()
     status = "up to date" if rev == head else ("not stamped" if rev is None else "behind or unknown")
-    _common.console.print(f"{mask_url(url)}: revision {rev or '(none)'}; head {head} ({status})", highlight=False)
+    _common.console.print(
+        f"{mask_url(url)}: revision {rev or '(none)'}; head {head} ({status})", highlight=False, markup=False
+    )
 
 
 @db_app.command("check")
@@ -81,12 +84,34 @@ def db_check(config: ConfigOpt = None, store: StoreOpt = None) -> None:
 
     url, diffs = _inspect(config, store, "inspect the schema", schema_diff)
     if not diffs:
-        _common.console.print(f"{mask_url(url)}: schema matches the models", highlight=False)
+        _common.console.print(f"{mask_url(url)}: schema matches the models", highlight=False, markup=False)
         return
     for d in diffs:
-        _common.console.print(f"  {d}", highlight=False)
+        _common.console.print(f"  {d}", highlight=False, markup=False)
     _common.err.print(
         f"{mask_url(url)}: {len(diffs)} difference(s) from the models; run 'rcaflows db upgrade', "
-        "or write the missing migration"
+        "or write the missing migration",
+        markup=False,
     )
     raise typer.Exit(code=1)
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="New file to write the copy to (never overwritten).")],
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Copy a SQLite store to FILE while in use, including what is still in its -wal file (PostgreSQL: pg_dump)."""
+    from rcaflows.incidents.db import Store
+
+    try:
+        url = _url(config, store)
+        st = Store(url)
+        try:
+            dest = st.backup(file)
+        finally:
+            st.dispose()
+    except RcaflowsError as exc:
+        fail(exc)
+    _common.console.print(f"backed up {st.masked_url} to {dest}", highlight=False, markup=False)

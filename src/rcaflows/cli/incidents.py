@@ -13,6 +13,9 @@ from rcaflows.cli import _common
 from rcaflows.cli._common import (
     ConfigOpt,
     StoreOpt,
+    cell,
+    cells,
+    esc,
     fail,
     incidents_app,
     open_store,
@@ -41,7 +44,7 @@ def incidents_list(
             rows = [incident_dict(i) for i in list_incidents(s, states=states, limit=limit)]
     except RcaflowsError as exc:
         fail(exc)
-    table = Table(title=f"incidents ({len(rows)})")
+    table = Table(title=f"incidents ({len(rows)})")  # every cell below is plain text (cells), never markup
     for col in (
         "key",
         "state",
@@ -57,16 +60,18 @@ def incidents_list(
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r["key"],
-            r["state"],
-            r["type"],
-            r["component"],
-            r["severity"],
-            r["priority"],
-            r["team"],
-            str(r["occurrences"]),
-            r["detected_at"][:16],
-            r["title"],
+            *cells(
+                r["key"],
+                r["state"],
+                r["type"],
+                r["component"],
+                r["severity"],
+                r["priority"],
+                r["team"],
+                r["occurrences"],
+                r["detected_at"][:16],
+                r["title"],
+            )
         )
     _common.console.print(table)
 
@@ -102,7 +107,7 @@ def incidents_show(
             ]
     except RcaflowsError as exc:
         fail(exc)
-    _common.console.print(f"[bold]{view['key']}[/bold] {view['title']}")
+    _common.console.print(f"[bold]{esc(view['key'])}[/bold] {esc(view['title'])}")
     for k in (
         "state",
         "type",
@@ -124,18 +129,18 @@ def incidents_show(
         "last_seen_at",
     ):
         if view.get(k) is not None:
-            _common.console.print(f"  {k:17} {view[k]}")
+            _common.console.print(f"  {k:17} {view[k]}", markup=False)
     t = Table(title="audit log")
     for col in ("at", "event", "actor", "payload"):
         t.add_column(col, overflow="fold")
     for row in log:
-        t.add_row(*row)
+        t.add_row(*cells(*row))
     _common.console.print(t)
     r = Table(title="RCA runs")
     for col in ("run", "status", "flow run", "inputs", "code", "top cause", "report"):
         r.add_column(col, overflow="fold")
     for run in runs:
-        r.add_row(*run)
+        r.add_row(*cells(*run))
     _common.console.print(r)
 
 
@@ -159,14 +164,9 @@ def _actor(actor: str | None) -> str:
 
 
 def _duration(value: str | None, field: str) -> Any:
-    from rcaflows.timeutil import parse_duration
+    from rcaflows.cli._common import parse_span
 
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise RcaflowsError(f"{field}: {exc}") from None
+    return parse_span(value, field)
 
 
 def _apply(
@@ -188,6 +188,8 @@ def _apply(
             view = incident_dict(inc)
     except RcaflowsError as exc:
         fail(exc)
+    except OverflowError:
+        fail(RcaflowsError("--at/--for/--expires: the resulting time is after the year 9999"))
     _common.console.print(
         f"{view['key']} {view['state']} [{view['severity']}/{view['priority']} → {view['team']}] {view['title']}",
         highlight=False,
@@ -206,11 +208,15 @@ def _after_commit(config: str | None, st: Any, view: dict[str, Any], what: str) 
         cfg = load_config(config)
         if view["state"] == "resolved" and what == "resolve":
             _pm, paths = on_resolved(st, view["key"], config=cfg, actor="cli")
-            _common.console.print(f"post-mortem draft: {paths.markdown}  ·  {paths.html}", highlight=False)
+            _common.console.print(
+                f"post-mortem draft: {paths.markdown}  ·  {paths.html}", highlight=False, markup=False
+            )
         else:
             notify_incident_changed(st, view["key"], config=cfg, reason=what or "incident changed", actor="cli")
     except RcaflowsError as exc:
-        _common.err.print(f"warning: {view['key']} changed, but the follow-up failed: {exc}", highlight=False)
+        _common.err.print(
+            f"warning: {view['key']} changed, but the follow-up failed: {exc}", highlight=False, markup=False
+        )
 
 
 @incidents_app.command("ack")
@@ -415,9 +421,9 @@ def incidents_escalations(
             rows = [step_dict(st) for st in steps_of(s, inc)]
     except RcaflowsError as exc:
         fail(exc)
-    t = Table(title=f"{key} escalation (policy {policy or 'none'})")
+    t = Table(title=cell(f"{key} escalation (policy {policy or 'none'})"))
     for col in ("level", "kind", "due", "status", "targets", "reason"):
         t.add_column(col, overflow="fold")
     for r in rows:
-        t.add_row(str(r["level"]), r["kind"], r["due_at"][:16], r["status"], ", ".join(r["targets"]), r["reason"])
+        t.add_row(*cells(r["level"], r["kind"], r["due_at"][:16], r["status"], ", ".join(r["targets"]), r["reason"]))
     _common.console.print(t)

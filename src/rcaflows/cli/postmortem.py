@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from rcaflows.cli import _common
-from rcaflows.cli._common import ConfigOpt, StoreOpt, app, fail, open_store, parse_time
+from rcaflows.cli._common import ConfigOpt, StoreOpt, app, cells, esc, fail, open_store, parse_time
 from rcaflows.errors import RcaflowsError
 
 actions_app = typer.Typer(no_args_is_help=True, help="Track post-mortem action items: owner, due date, status.")
@@ -49,20 +49,24 @@ def postmortem_cmd(
     except (RcaflowsError, ValueError) as exc:
         fail(exc)
     m = pm.metrics
-    _common.console.print(f"[bold]{pm.key}[/bold] post-mortem draft ({pm.state}): {paths.markdown} · {paths.html}")
+    _common.console.print(
+        f"[bold]{esc(pm.key)}[/bold] post-mortem draft ({esc(pm.state)}): {esc(paths.markdown)} · {esc(paths.html)}"
+    )
     t = Table(title="response")
     for col in ("detect", "acknowledge", "mitigate", "resolve", "escalations", "related", "actions"):
         t.add_column(col)
     from rcaflows.reporting.render import duration
 
     t.add_row(
-        duration(m.time_to_detect),
-        duration(m.time_to_acknowledge),
-        duration(m.time_to_mitigate),
-        duration(m.time_to_resolve),
-        str(m.escalations),
-        ", ".join(sorted({r.key for r in pm.related})) or "-",
-        str(len(pm.actions)),
+        *cells(
+            duration(m.time_to_detect),
+            duration(m.time_to_acknowledge),
+            duration(m.time_to_mitigate),
+            duration(m.time_to_resolve),
+            m.escalations,
+            ", ".join(sorted({r.key for r in pm.related})) or "-",
+            len(pm.actions),
+        )
     )
     _common.console.print(t)
 
@@ -93,7 +97,7 @@ def actions_list(
     for col in ("id", "incident", "status", "owner", "due", "action"):
         t.add_column(col, overflow="fold")
     for r in rows:
-        t.add_row(str(r["id"]), r["incident"], r["status"], r["owner"], (r["due_at"] or "-")[:10], r["title"])
+        t.add_row(*cells(r["id"], r["incident"], r["status"], r["owner"], (r["due_at"] or "-")[:10], r["title"]))
     _common.console.print(t)
 
 
@@ -117,7 +121,7 @@ def actions_add(
             item_id = item.id
     except (RcaflowsError, ValueError) as exc:
         fail(exc)
-    _common.console.print(f"added action item {item_id} to {incident}")
+    _common.console.print(f"added action item {item_id} to {incident}", markup=False)
 
 
 @actions_app.command("done")
@@ -137,4 +141,4 @@ def actions_done(
             status = done.status.value
     except RcaflowsError as exc:
         fail(exc)
-    _common.console.print(f"action item {item}: {status}")
+    _common.console.print(f"action item {item}: {status}", markup=False)

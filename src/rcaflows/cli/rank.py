@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from rcaflows.cli import _common
-from rcaflows.cli._common import app, fail, parse_time
+from rcaflows.cli._common import app, cells, fail, parse_time
 from rcaflows.errors import DataError, RcaflowsError
 
 LONG = ("timestamp", "component", "metric", "value")
@@ -38,18 +38,45 @@ def _bad_row(path: Path, mask: np.ndarray, field: str, values: pd.Series, expect
     )
 
 
+_TZ_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
+
+
 def _times(path: Path, col: pd.Series, field: str) -> pd.Series:
-    """Parse a time column (ISO 8601, or unix seconds/milliseconds); zone-less times are UTC."""
+    """Parse a time column: ISO 8601 with a zone, or unix seconds/milliseconds (UTC by definition).
+
+    A zone-less time is refused, as ``rcaflows score`` and the ``files`` source refuse it: guessing
+    UTC for local times would shift the incident against its data.
+    """
     text = col.str.strip()
     num = pd.to_numeric(text, errors="coerce")
     if len(text) and num.notna().all():
-        unit = "ms" if float(num.abs().max()) > 1e11 else "s"
+        arr = num.to_numpy(dtype=float)
+        out_of_range = ~np.isfinite(arr) | (np.abs(arr) > 1e14)  # beyond year 5000 in ms: not a unix time
+        if out_of_range.any():
+            raise _bad_row(path, out_of_range, field, col, "a unix time in seconds or milliseconds")
+        unit = "ms" if float(np.abs(arr).max()) > 1e11 else "s"
         return pd.Series(pd.to_datetime(num.astype(float), unit=unit, utc=True), index=col.index)
     parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     bad = parsed.isna().to_numpy()
     if bad.any():
         raise _bad_row(path, bad, field, col, "a time (ISO 8601 like 2026-03-02T06:00:00Z, or unix seconds)")
+    no_zone = ~text.str.contains(_TZ_SUFFIX, regex=True).to_numpy()
+    if no_zone.any():
+        raise _bad_row(path, no_zone, field, col, "a time with a zone (add Z for UTC, e.g. 2026-03-02T06:00:00Z)")
     return parsed
+
+
+def _no_repeats(path: Path, frame: pd.DataFrame, keys: list[str]) -> None:
+    """Refuse a second row for the same series and time (as ``rcaflows score`` does): aggregate first."""
+    dup = frame.duplicated(subset=keys, keep="first").to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        first = int(np.flatnonzero((frame[keys] == frame[keys].iloc[i]).all(axis=1).to_numpy())[0])
+        series = ", ".join(f"{k}={frame[k].iloc[i]}" for k in keys)
+        raise DataError(
+            f"{path}: line {i + 2}: ({series}) repeats line {first + 2} ({int(dup.sum())} repeated row(s) in all); "
+            "aggregate first: one value per series and time"
+        )
 
 
 def read_metrics(path: Path) -> pd.DataFrame:
@@ -72,7 +99,7 @@ def read_metrics(path: Path) -> pd.DataFrame:
         bad = (value.isna() & ~text.str.lower().isin(["", "nan", "null", "none", "na"])).to_numpy()
         if bad.any():
             raise _bad_row(path, bad, "value", raw["value"], "a number")
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "timestamp": ts,
                 "component": raw["component"].str.strip(),
@@ -80,11 +107,14 @@ def read_metrics(path: Path) -> pd.DataFrame:
                 "value": value.astype(float),
             }
         )
+        _no_repeats(path, frame, ["component", "metric", "timestamp"])
+        return frame
     if "time" in cols:
         from rcaflows.rca.evaluation import from_wide
 
         ts = _times(path, raw["time"], "time")
         wide = pd.DataFrame({"time": ts})
+        _no_repeats(path, wide, ["time"])
         for c in cols:
             if c == "time":
                 continue
@@ -147,6 +177,16 @@ def rank(
         cur = read_metrics(metrics)
         base = read_metrics(baseline) if baseline is not None else None
         topo = read_topology(topology) if topology is not None else None
+        assert t_inc is not None
+        starts = [f["timestamp"].min() for f in (cur, base) if f is not None and len(f)]
+        if not starts:
+            raise DataError(f"{metrics}: no samples; expected rows of timestamp, component, metric, value")
+        first = min(starts)
+        if t_inc <= first:
+            raise DataError(
+                f"--at: {t_inc.isoformat()} is not after the first sample ({first}); the ranking compares the "
+                "incident with the data before it: give a later --at, or earlier data with --baseline"
+            )
         ranked = rank_root_causes(cur, t_inc, baseline=base, topology=topo)[:top_k]
     except RcaflowsError as exc:
         fail(exc)
@@ -156,7 +196,9 @@ def rank(
         _common.console.print_json(json.dumps([r.model_dump(mode="json") for r in ranked]))
         return
     if unknown:
-        _common.err.print(f"note: {len(unknown)} topology component(s) have no metrics: {', '.join(unknown[:5])}")
+        _common.err.print(
+            f"note: {len(unknown)} topology component(s) have no metrics: {', '.join(unknown[:5])}", markup=False
+        )
     if not ranked:
         _common.console.print("No component deviates from its baseline: nothing to rank.")
         return
@@ -166,12 +208,6 @@ def rank(
     for i, r in enumerate(ranked, 1):
         onset = f"{r.onset:%H:%M:%S}" if r.onset else "-"
         table.add_row(
-            str(i),
-            r.component,
-            r.metric,
-            f"{r.score:.2f}",
-            f"{r.confidence:.2f}",
-            onset,
-            r.evidence[0] if r.evidence else "",
+            *cells(i, r.component, r.metric, f"{r.score:.2f}", f"{r.confidence:.2f}", onset, *r.evidence[:1] or [""])
         )
     _common.console.print(table)

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from rcaflows.cli import _common
-from rcaflows.cli._common import ConfigOpt, StoreOpt, app, fail, open_store, parse_time
+from rcaflows.cli._common import ConfigOpt, StoreOpt, app, cell, cells, esc, fail, open_store, parse_time
 from rcaflows.errors import RcaflowsError
 
 
@@ -112,28 +113,31 @@ def route(
     if fmt != "table":
         fail(RcaflowsError(f"--format: expected table or json, got {fmt!r}"))
     subject = recorded.get("incident") or "a hypothetical incident"
-    t = Table(title=f"routing of {subject}: {itype}/{sub or '-'} on {comp}, {sev}")
+    t = Table(title=cell(f"routing of {subject}: {itype}/{sub or '-'} on {comp}, {sev}"))
     for col in ("#", "rule", "team", "result", "why"):
         t.add_column(col, overflow="fold")
     for i, v in enumerate(verdicts, start=1):
-        t.add_row(str(i), v.rule, v.team, "[green]match[/green]" if v.matched else "no", v.why)
+        result = Text("match", style="green") if v.matched else cell("no")
+        t.add_row(cell(i), cell(v.rule), cell(v.team), result, cell(v.why))
     for name in unchecked:
-        t.add_row("", name, "", "-", "not evaluated: an earlier rule matched (first match wins)")
+        t.add_row(*cells("", name, "", "-", "not evaluated: an earlier rule matched (first match wins)"))
     _common.console.print(t)
     via = f"rule {matched.rule!r}" if matched else "the default (no rule matched)"
     _common.console.print(
-        f"→ team [bold]{team}[/bold] via {via}; escalation policy {policy or 'none'}", highlight=False
+        f"→ team [bold]{esc(team)}[/bold] via {esc(via)}; escalation policy {esc(policy or 'none')}", highlight=False
     )
     if recorded and recorded.get("recorded_team") != team:
         _common.console.print(
             f"  note: {recorded['incident']} was routed to {recorded['recorded_team']} when it opened "
             f"(route {recorded.get('recorded_route')}); the config has changed since",
             highlight=False,
+            markup=False,
         )
     for st in steps:
         _common.console.print(
             f"  escalation +{format_duration(st.after)}: {st.kind} → {', '.join(st.targets)} ({st.reason})",
             highlight=False,
+            markup=False,
         )
 
 
@@ -158,5 +162,5 @@ def escalate(
     for col in ("incident", "level", "kind", "channels", "reason"):
         t.add_column(col, overflow="fold")
     for f in fired:
-        t.add_row(f.incident, str(f.level), f.kind, ", ".join(f.channels), f.reason)
+        t.add_row(*cells(f.incident, f.level, f.kind, ", ".join(f.channels), f.reason))
     _common.console.print(t)

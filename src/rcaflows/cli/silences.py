@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from rcaflows.cli import _common
-from rcaflows.cli._common import ConfigOpt, StoreOpt, app, fail, open_store, parse_time
+from rcaflows.cli._common import ConfigOpt, StoreOpt, app, cells, fail, open_store, parse_span, parse_time
 from rcaflows.errors import RcaflowsError
 
 silence_app = typer.Typer(no_args_is_help=True, help="Silence incidents that match a pattern, for a while.")
@@ -42,13 +42,9 @@ def silence_add(
 ) -> None:
     """Add a silence; candidates matching every given matcher are not opened until it expires."""
     from rcaflows.incidents import add_silence, silence_dict
-    from rcaflows.timeutil import parse_duration
 
     try:
-        span = parse_duration(duration) if duration is not None else None
-    except (ValueError, TypeError) as exc:
-        fail(RcaflowsError(f"--for: {exc}"))
-    try:
+        span = parse_span(duration, "--for")
         st = open_store(config, store)
         with st.session() as s:
             sil = add_silence(
@@ -66,7 +62,11 @@ def silence_add(
             row = silence_dict(sil)
     except RcaflowsError as exc:
         fail(exc)
-    _common.console.print(f"silence {row['id']} added until {row['ends_at']} by {row['author']}", highlight=False)
+    except OverflowError:
+        fail(RcaflowsError("--start/--for: the silence would end after the year 9999; give an earlier end"))
+    _common.console.print(
+        f"silence {row['id']} added until {row['ends_at']} by {row['author']}", highlight=False, markup=False
+    )
 
 
 @silence_app.command("list")
@@ -97,14 +97,16 @@ def silence_list(
         for r in rows:
             matchers = ", ".join(f"{k}={r[k]}" for k in ("system", "incident_type", "component", "fingerprint") if r[k])
             table.add_row(
-                str(r["id"]),
-                "yes" if r["active"] else "no",
-                matchers,
-                r["ends_at"],
-                r["author"],
-                str(r["matched_count"]),
-                r["last_matched_at"] or "-",
-                r["reason"],
+                *cells(
+                    r["id"],
+                    "yes" if r["active"] else "no",
+                    matchers,
+                    r["ends_at"],
+                    r["author"],
+                    r["matched_count"],
+                    r["last_matched_at"] or "-",
+                    r["reason"],
+                )
             )
         _common.console.print(table)
     for r in rows:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -163,6 +164,8 @@ class Store:
         self._created = False
         self._create_lock = threading.Lock()
         self.schema_action: str | None = None  # what create_all did: "created", "upgraded" or "current"
+        self.db_file = db_file.absolute() if db_file is not None else None
+        self._file_id: tuple[int, int] | None = None  # (device, inode) of the SQLite file once it exists
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -209,6 +212,7 @@ class Store:
             StoreError: On a database error (the URL, password masked, is in the message).
         """
         self.create_all()
+        self.check_file()
         factory = self._readonly_sessions if readonly else self._sessions
         with factory() as session:
             if readonly:
@@ -217,6 +221,7 @@ class Store:
             try:
                 yield session
                 session.flush()  # a lost connection up to here rolled everything back: retryable
+                self.check_file()  # a deleted file takes the commit with it: fail instead
                 committing = True
                 session.commit()
             except BaseException as e:
@@ -234,6 +239,75 @@ class Store:
                 if isinstance(e, exc.SQLAlchemyError | _UnstorableJSONError) and not isinstance(e, RcaflowsError):
                     raise StoreError(f"incident store {self.masked_url}: {e}") from e
                 raise
+
+    def check_file(self) -> None:
+        """Refuse to go on when the SQLite file was deleted or replaced since the store first opened it.
+
+        SQLite keeps writing to a deleted file through the open connection, so without this check a
+        run whose store vanished would report incidents that nothing holds.
+
+        Raises:
+            StoreError: If the file is gone or is another file now.
+        """
+        if self.db_file is None:
+            return
+        try:
+            st = os.stat(self.db_file)
+        except FileNotFoundError:
+            if self._file_id is None:
+                return
+            raise StoreError(
+                f"incident store {self.masked_url}: the database file {self.db_file} was deleted while in use; "
+                "nothing of this unit of work was kept. Restore it from a backup ('rcaflows db backup') "
+                "or start again with an empty store"
+            ) from None
+        file_id = (st.st_dev, st.st_ino)
+        if self._file_id is None:
+            self._file_id = file_id
+        elif file_id != self._file_id:
+            raise StoreError(
+                f"incident store {self.masked_url}: the database file {self.db_file} was replaced by another "
+                "file while in use; nothing of this unit of work was kept. Run again to use the new file"
+            )
+
+    def backup(self, target: str | os.PathLike[str]) -> Path:
+        """Copy a SQLite store, with what is still in its write-ahead log, to ``target`` (online, consistent).
+
+        A plain ``cp`` of the database file misses the transactions still in the ``-wal`` file.
+
+        Raises:
+            StoreError: If the store is not a SQLite file, does not exist, or ``target`` exists.
+        """
+        import sqlite3
+
+        dest = Path(target).expanduser()
+        if self.db_file is None:
+            raise StoreError(
+                f"rcaflows db backup copies SQLite stores; back up {self.masked_url} with its database's own "
+                "tool, e.g. 'pg_dump --format=custom --file=FILE <url>' for PostgreSQL"
+            )
+        if not self.db_file.exists():
+            raise StoreError(f"no incident store at {self.db_file}; nothing to back up")
+        if dest.exists():
+            raise StoreError(f"{dest} exists; give a new file name (a backup never overwrites)")
+        if not dest.parent.is_dir():
+            raise StoreError(f"{dest.parent} is not a directory")
+        tmp = dest.with_name(f".{dest.name}.partial")
+        try:
+            src = sqlite3.connect(f"file:{self.db_file}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            try:
+                out = sqlite3.connect(tmp)
+                try:
+                    src.backup(out)
+                finally:
+                    out.close()
+            finally:
+                src.close()
+            tmp.replace(dest)
+        except (sqlite3.Error, OSError) as e:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot back up {self.db_file} to {dest}: {e}") from e
+        return dest
 
     def run(self, unit: Callable[[Session], T], *, attempts: int = 5, readonly: bool = False) -> T:
         """Run ``unit(session)`` as one transaction, repeating it if the connection is lost before commit.

@@ -191,6 +191,36 @@ class RcaRun(Base):
         return f"<RcaRun {self.id} incident={self.incident_id} {self.status}>"
 
 
+# -- one length limit on every store: PostgreSQL refuses an over-long varchar, SQLite would keep it --
+
+
+_LIMITS: dict[type, list[tuple[str, int]]] = {}
+
+
+def _string_limits(mapper: Mapper[Any]) -> list[tuple[str, int]]:
+    """Return (attribute, max length) of the mapper's length-limited string columns."""
+    limits = _LIMITS.get(mapper.class_)
+    if limits is None:
+        limits = _LIMITS[mapper.class_] = [
+            (mapper.get_property_by_column(col).key, int(col.type.length))
+            for col in mapper.columns
+            if isinstance(col.type, sa.String) and col.type.length and not isinstance(col.type, sa.Enum)
+        ]
+    return limits
+
+
+@event.listens_for(Base, "before_insert", propagate=True)
+@event.listens_for(Base, "before_update", propagate=True)
+def _check_lengths(mapper: Mapper[Any], connection: sa.Connection, target: Any) -> None:
+    for key, limit in _string_limits(mapper):
+        value = getattr(target, key, None)
+        if isinstance(value, str) and len(value) > limit:
+            raise StoreError(
+                f"{mapper.class_.__tablename__}.{key}: {len(value)} characters ({value[:40]!r}…) is longer than the "
+                f"{limit} the incident store holds; shorten it (config names are limited to {limit} by validation)"
+            )
+
+
 # -- append-only audit log, enforced in the ORM ... -------------------------------------------
 
 

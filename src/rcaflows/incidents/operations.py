@@ -36,7 +36,7 @@ from rcaflows.errors import StoreError, TransitionError
 from rcaflows.incidents import lifecycle
 from rcaflows.incidents.lifecycle import Action, Operation
 from rcaflows.incidents.models import EventKind, Incident
-from rcaflows.incidents.service import _attached, _flush, record_event, transition
+from rcaflows.incidents.service import _attached, _flush, check_time, record_event, transition
 from rcaflows.timeutil import now_utc, utc
 from rcaflows.vocab import Priority, Severity
 
@@ -53,8 +53,9 @@ class Resolution(StrEnum):
     WONT_FIX = "wont_fix"
 
 
-def _when(at: datetime | None) -> datetime:
-    return utc(at) if at is not None else now_utc()
+def _when(session: Session, inc: Incident, at: datetime | None) -> datetime:
+    """Return the operation's time: now, or ``at`` if it neither precedes the last change nor lies ahead."""
+    return check_time(session, inc, at) if at is not None else now_utc()
 
 
 def _need(value: str, what: str) -> str:
@@ -75,7 +76,7 @@ def acknowledge(
     """Acknowledge: cancel the pending ``until=ack`` escalation steps; with ``expires_in`` the ack lapses then."""
     inc = _attached(session, ref)
     lifecycle.check(inc.state, Action.ACKNOWLEDGE, subject=inc.key)
-    when = _when(at)
+    when = _when(session, inc, at)
     if expires_in is not None and expires_in <= timedelta(0):
         raise StoreError(f"acknowledge {inc.key}: expiry {expires_in} must be positive")
     expires = (when + expires_in).isoformat() if expires_in is not None else None
@@ -118,7 +119,7 @@ def assign(
     if team is not None:
         inc.team = _need(team, "team")
     payload = {"assignee": who, "team": inc.team, "previous": prev}
-    return _operation(session, inc, Operation.ASSIGN, EventKind.TRIAGED, actor, payload, _when(at))
+    return _operation(session, inc, Operation.ASSIGN, EventKind.TRIAGED, actor, payload, _when(session, inc, at))
 
 
 def note(session: Session, ref: Incident | int | str, text: str, actor: str, *, at: datetime | None = None) -> Incident:
@@ -126,7 +127,7 @@ def note(session: Session, ref: Incident | int | str, text: str, actor: str, *, 
     inc = _attached(session, ref)
     lifecycle.check_operation(inc.state, Operation.NOTE, subject=inc.key)
     body = _need(text, "note text")
-    when = _when(at)
+    when = _when(session, inc, at)
     record_event(
         session, inc, EventKind.NOTE, actor, {"action": "note", "text": body, "state": inc.state.value}, at=when
     )
@@ -138,7 +139,7 @@ def mitigate(
 ) -> Incident:
     """Mark the impact contained (the cause may still be there)."""
     inc = _attached(session, ref)  # take the write lock before reading the clock, so the log stays ordered
-    return transition(session, inc, Action.MITIGATE, actor, at=_when(at), comment=comment)
+    return transition(session, inc, Action.MITIGATE, actor, at=_when(session, inc, at), comment=comment)
 
 
 def resolve(
@@ -161,7 +162,9 @@ def resolve(
     inc = _attached(session, ref)
     lifecycle.check(inc.state, Action.RESOLVE, subject=inc.key)
     inc.details = {**inc.details, "resolution": {"reason": why.value, "by": actor, "comment": comment}}
-    return transition(session, inc, Action.RESOLVE, actor, at=_when(at), resolution=why.value, comment=comment, **extra)
+    return transition(
+        session, inc, Action.RESOLVE, actor, at=_when(session, inc, at), resolution=why.value, comment=comment, **extra
+    )
 
 
 def reopen(
@@ -170,7 +173,7 @@ def reopen(
     """Reopen a resolved incident; its escalation snapshot is planned again from now."""
     inc = _attached(session, ref)
     lifecycle.check(inc.state, Action.REOPEN, subject=inc.key)
-    when = _when(at)
+    when = _when(session, inc, at)
     details = {k: v for k, v in inc.details.items() if k not in ("resolution", "ack", "merged_into")}
     inc.details = details
     inc = transition(session, inc, Action.REOPEN, actor, at=when, comment=comment)
@@ -204,7 +207,7 @@ def merge(
         raise TransitionError(f"cannot merge {dup.key} into itself")
     lifecycle.check_operation(keep.state, Operation.MERGE, subject=keep.key)
     lifecycle.check(dup.state, Action.RESOLVE, subject=dup.key)
-    when = _when(at)
+    when = _when(session, keep, _when(session, dup, at) if at is not None else None)
     dup.details = {**dup.details, "merged_into": keep.key}
     resolve(session, dup, actor, reason=Resolution.DUPLICATE, comment=comment, at=when, merged_into=keep.key)
     keep.details = {**keep.details, "merged": [*keep.details.get("merged", []), dup.key]}
@@ -238,7 +241,7 @@ def snooze(
     inc = _attached(session, ref)
     lifecycle.check_operation(inc.state, Operation.SNOOZE, subject=inc.key)
     why = _need(reason, "snooze reason")
-    when = _when(at)
+    when = _when(session, inc, at)
     if (duration is None) == (until is None):
         raise StoreError(f"snooze {inc.key}: give exactly one of a duration or an expiry time")
     end = utc(until) if until is not None else when + (duration or timedelta(0))
@@ -274,7 +277,7 @@ def set_severity(
     except ValueError as e:
         raise StoreError(f"set severity of {inc.key}: {e}") from None
     why = _need(reason, "override reason")
-    when = _when(at)
+    when = _when(session, inc, at)
     previous = {"severity": inc.severity.value, "priority": inc.priority.value}
     inc.severity, inc.priority = sev, prio
     pin = {"severity": sev.value, "priority": prio.value, "by": actor, "at": when.isoformat(), "reason": why}
@@ -311,5 +314,5 @@ def retriage(
         "reasons": list(reasons or []),
         "state": inc.state.value,
     }
-    record_event(session, inc, EventKind.TRIAGED, actor, payload, at=_when(at))
+    record_event(session, inc, EventKind.TRIAGED, actor, payload, at=_when(session, inc, at))
     return inc

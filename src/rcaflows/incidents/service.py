@@ -12,12 +12,12 @@ import hashlib
 import re
 import subprocess
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -54,6 +54,20 @@ def fingerprint_for(
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
+def fit(value: str, limit: int) -> str:
+    """Return ``value``, or, if longer than ``limit``, its head and a hash of the whole (still unique, fits)."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    return f"{value[: limit - 18]}…~{digest}"
+
+
+def _limit(column: str) -> int:
+    column_type = Incident.__table__.c[column].type
+    assert isinstance(column_type, sa.String) and column_type.length is not None
+    return column_type.length
+
+
 class NewIncident(BaseModel):
     """What detection (after triage scoring) knows about a new or repeated incident."""
 
@@ -79,6 +93,13 @@ class NewIncident(BaseModel):
     @classmethod
     def _aware_utc(cls, value: Any) -> datetime:
         return utc(value)
+
+    @field_validator("system", "subtype", "component", "metric", "team", "title", "fingerprint")
+    @classmethod
+    def _fits_the_store(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A name from the data (the config's are validated) may exceed a column: store a unique short form
+        # rather than fail the incident on PostgreSQL (SQLite would keep it whole: one rule on both stores).
+        return fit(value, _limit(str(info.field_name))) if value is not None else None
 
     @model_validator(mode="after")
     def _default_fingerprint(self) -> NewIncident:
@@ -209,11 +230,25 @@ def _serialize_dedup(session: Session, system: str, fingerprint: str) -> None:
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
+def _already_seen(session: Session, incident: Incident, seen_at: datetime) -> bool:
+    """Return True if the incident was detected, or seen again, at exactly ``seen_at`` before."""
+    if seen_at in (incident.detected_at, incident.last_seen_at):
+        return True
+    if seen_at > incident.last_seen_at:  # the usual case, a new hour: no need to read the log
+        return False
+    stamp = seen_at.isoformat()
+    stmt = sa.select(IncidentEvent.payload).where(
+        IncidentEvent.incident_id == incident.id, IncidentEvent.kind == EventKind.DUPLICATE
+    )
+    return any((payload or {}).get("seen_at") == stamp for payload in session.scalars(stmt))
+
+
 def open_or_touch(session: Session, new: NewIncident, actor: str = "detection") -> tuple[Incident, bool]:
     """Return the open incident with ``new``'s fingerprint, touched, or a new one.
 
     A duplicate (an open incident of the same system and fingerprint) gets ``last_seen_at`` and
-    ``occurrences`` bumped and a ``duplicate`` event; otherwise a new incident is inserted in state
+    ``occurrences`` bumped and a ``duplicate`` event, unless it was already seen at that very time
+    (a detection run repeated for the same hour changes nothing); otherwise a new incident is inserted in state
     ``detected`` with a ``detected`` event carrying the details. A resolved or closed incident is
     never touched: the same fingerprint then opens a new incident.
 
@@ -223,6 +258,8 @@ def open_or_touch(session: Session, new: NewIncident, actor: str = "detection") 
     _serialize_dedup(session, new.system, new.fingerprint)
     existing = _find_open_duplicate(session, new.system, new.fingerprint)
     seen_at = new.detected_at
+    if existing is not None and _already_seen(session, existing, seen_at):
+        return existing, False  # the same detection run again (a retry, a re-run of the hour): nothing new
     if existing is not None:
         existing.last_seen_at = max(existing.last_seen_at, seen_at)
         existing.occurrences += 1
@@ -315,6 +352,50 @@ def cancel_escalations(
     return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
 
 
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future a given operation time may lie (clocks of hosts disagree a little)."""
+
+
+# Steps the engine takes on its own clock right after detection or on an RCA run: a simulated or back-filled
+# history (detection at data time, `--at` for people) must not be measured against their wall-clock times.
+_ENGINE_STEPS = frozenset({Action.TRIAGE.value, Action.INVESTIGATE.value})
+
+
+def last_change_at(session: Session, incident: Incident) -> datetime | None:
+    """Return when the incident was detected or last acknowledged, mitigated, resolved, closed or reopened."""
+    stmt = sa.select(IncidentEvent.at, IncidentEvent.kind, IncidentEvent.payload).where(
+        IncidentEvent.incident_id == incident.id,
+        IncidentEvent.kind.in_([EventKind.DETECTED, EventKind.TRANSITION]),
+    )
+    times = [
+        at
+        for at, kind, payload in session.execute(stmt)
+        if kind is EventKind.DETECTED or (payload or {}).get("action") not in _ENGINE_STEPS
+    ]
+    return max(times, default=None)
+
+
+def check_time(session: Session, incident: Incident, at: datetime, *, future: bool = True) -> datetime:
+    """Return ``at`` (aware UTC) if it is a possible time for an operation on ``incident``.
+
+    Raises:
+        TransitionError: If ``at`` precedes the incident's detection or its last acknowledgement,
+            mitigation, resolution, closing or reopening (history would run backwards: a negative
+            time to acknowledge or resolve), or, with ``future``, lies more than
+            :data:`MAX_CLOCK_SKEW` ahead of now.
+    """
+    at = utc(at)
+    if future and at > now_utc() + MAX_CLOCK_SKEW:
+        raise TransitionError(f"{incident.key}: time {at.isoformat()} is in the future; give a time up to now (UTC)")
+    last = last_change_at(session, incident)
+    if last is not None and at < last:
+        raise TransitionError(
+            f"{incident.key}: time {at.isoformat()} precedes its last change at {last.isoformat()}; "
+            "operations are recorded in time order"
+        )
+    return at
+
+
 def transition(
     session: Session,
     incident_or_key: Incident | int | str,
@@ -346,7 +427,7 @@ def transition(
     from_state = inc.state
     to_state = lifecycle.check(from_state, action, subject=inc.key)
     act = Action(action)
-    at = utc(at) if at is not None else now_utc()
+    at = check_time(session, inc, at, future=False) if at is not None else now_utc()
     stamps = {f: getattr(inc, f) for f in _STAMP_FIELDS}
     for field, value in lifecycle.timestamp_updates(stamps, act, to_state, at).items():
         setattr(inc, field, value)

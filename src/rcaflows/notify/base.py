@@ -64,6 +64,31 @@ def notifier_for(channel: ChannelConfig) -> Notifier:
     return factory(channel)
 
 
+def secret_values(channel: ChannelConfig) -> list[str]:
+    """Return the secrets a channel's environment variables hold, and the path and query of secret URLs."""
+    out: list[str] = []
+    for env in (channel.url_env, channel.token_env, channel.password_env):
+        value = os.environ.get(env, "") if env else ""
+        if not value:
+            continue
+        out.append(value)
+        if "://" in value:  # a webhook URL's path and query are its secret part
+            rest = value.split("://", 1)[1]
+            path = rest[rest.find("/") :] if "/" in rest else ""
+            out += [p for p in (path, path.split("?", 1)[0]) if len(p) > 1]
+    return sorted(set(out), key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Return ``text`` with every secret (and its URL-encoded form) replaced by ``***``."""
+    from urllib.parse import quote
+
+    for value in secrets:
+        if len(value) >= 4:  # a one-character "secret" would blank the whole message
+            text = text.replace(value, "***").replace(quote(value, safe=""), "***")
+    return text
+
+
 def secret(channel: ChannelConfig, env: str | None, block: str | None, what: str) -> str:
     """Return a secret from the environment variable ``env``, else from the Prefect Secret block ``block``.
 

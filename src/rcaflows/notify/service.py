@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from rcaflows.config.models import ChannelConfig, SystemConfig
 from rcaflows.incidents import EventKind, Incident, RcaRun, RcaStatus, Store, get_incident, record_event
 from rcaflows.incidents.models import IncidentLink, NotificationRecord, NotificationStatus, incident_key
-from rcaflows.notify.base import notifier_for
+from rcaflows.notify.base import notifier_for, redact, secret_values
 from rcaflows.notify.models import (
     Delivered,
     DeliveryError,
@@ -128,20 +128,21 @@ def deliver_with_retries(
     """
     attempts = 0
     error: str | None = None
+    secrets = secret_values(channel)  # errors are stored and shown: a receiver may echo a secret back
     try:
         notifier = notifier_for(channel)
     except NotifyError as exc:
-        return None, 0, str(exc)
+        return None, 0, redact(str(exc), secrets)
     for attempt in range(channel.retries + 1):
         attempts = attempt + 1
         try:
             return notifier.send(message, previous), attempts, None
         except DeliveryError as exc:
-            error = str(exc)
+            error = redact(str(exc), secrets)
             if not exc.transient or attempt == channel.retries:
                 break
         except Exception as exc:  # a transport bug must not lose the notification silently
-            error = f"{type(exc).__name__}: {exc}"
+            error = redact(f"{type(exc).__name__}: {exc}", secrets)
             break
         sleep(min(channel.backoff * 2**attempt, MAX_BACKOFF_SECONDS))
     return None, attempts, error

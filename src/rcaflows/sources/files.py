@@ -89,7 +89,12 @@ def _load(path: Path, required: tuple[str, ...], numeric: tuple[str, ...] = ()) 
     df = _parse_times(df, "timestamp", path)
     if "label_at" in df.columns:
         df = _parse_times(df, "label_at", path)
-    return check_frame(df, required, str(path), sorted_by_time=True, numeric=numeric)
+    df = check_frame(df, required, str(path), sorted_by_time=True, numeric=numeric)
+    if required == METRIC_COLUMNS:
+        from rcaflows.sources.tabular import reject_repeats
+
+        reject_repeats(df, str(path))  # one duplicate-row policy for every source and command
+    return df
 
 
 @dataclass

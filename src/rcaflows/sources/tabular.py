@@ -45,6 +45,31 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
+SERIES_KEYS = ("component", "metric", "timestamp")
+
+
+def reject_repeats(df: pd.DataFrame, where: str) -> None:
+    """Refuse a second metrics row for one series and time, as ``rcaflows score`` and ``rank`` do.
+
+    Two values for one (component, metric, timestamp) are ambiguous (a double export, two
+    sources overlapping): which one a detector saw would depend on row order. Aggregate upstream.
+
+    Raises:
+        DataError: naming the source, the first repeated series and time, and how many repeat.
+    """
+    if not set(SERIES_KEYS) <= set(df.columns) or len(df) < 2:
+        return
+    dup = df.duplicated(subset=list(SERIES_KEYS), keep="first").to_numpy()
+    if dup.any():
+        i = int(dup.nonzero()[0][0])
+        row = df.iloc[i]
+        raise DataError(
+            f"{where}: row {i + 1}: component {row['component']!r}, metric {row['metric']!r} at "
+            f"{row['timestamp']} appears more than once ({int(dup.sum())} repeated row(s)); "
+            "expected one value per series and time: aggregate first"
+        )
+
+
 @dataclass(frozen=True)
 class Melt:
     """Wide → long: one column per metric, the component fixed or taken from a column."""
@@ -94,6 +119,7 @@ class Mapping_:
         numeric = ("value",) if self.frame == "metrics" else ()
         df = check_frame(df, _REQUIRED[self.frame], where, sorted_by_time=True, numeric=numeric)
         if self.frame == "metrics":
+            reject_repeats(df, where)
             return MonitoringData(start=start, end=end, metrics=df)
         if self.frame == "changes":
             return MonitoringData(start=start, end=end, changes=df)

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from rcaflows.notify.base import redact
 from rcaflows.notify.models import DeliveryError
 
 _client: httpx.Client | None = None
@@ -51,8 +52,12 @@ def post_json(
         ) from None
     if resp.status_code >= 400:
         transient = resp.status_code == 429 or resp.status_code >= 500
+        u = httpx.URL(url)
+        # a receiver may echo the request (its path and query are the webhook's secret) or the token
+        secrets = sorted({url, u.raw_path.decode("ascii", "replace"), u.path, *(headers or {}).values()}, key=len)
+        answer = redact(resp.text[:2000], [s for s in reversed(secrets) if s != "/"])
         raise DeliveryError(
-            f"channel {channel!r}: {_safe_url(url)} answered HTTP {resp.status_code}: {resp.text[:200]}",
+            f"channel {channel!r}: {_safe_url(url)} answered HTTP {resp.status_code}: {answer[:200]}",
             transient=transient,
         )
     return resp

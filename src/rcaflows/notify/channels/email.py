@@ -2,11 +2,17 @@
 
 Every update is a reply (``Re:`` subject, ``In-Reply-To`` and ``References`` set to the first
 mail's Message-ID), so mail clients show one thread per incident.
+
+TLS is required by default: ``smtp_tls: starttls`` sends nothing unless the server offers
+STARTTLS (an attacker on the path can strip the offer, so "upgrade when offered" is no
+protection), ``ssl`` speaks TLS from the first byte. The server's certificate is verified.
+Credentials never cross a plain connection unless the config says ``smtp_plaintext_auth: true``.
 """
 
 from __future__ import annotations
 
 import smtplib
+import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import ClassVar
@@ -49,17 +55,42 @@ class EmailNotifier:
         """Send the mail; the first mail's Message-ID is the thread every reply refers to."""
         ch = self.channel
         mail = self.build(message, previous)
+        where = f"channel {ch.name!r}: SMTP {ch.smtp_host}:{ch.smtp_port}"
         try:
-            with smtplib.SMTP(ch.smtp_host or "", ch.smtp_port, timeout=ch.timeout) as smtp:
+            context = ssl.create_default_context(cafile=ch.smtp_ca_file) if ch.smtp_tls != "none" else None
+            smtp = (
+                smtplib.SMTP_SSL(ch.smtp_host or "", ch.smtp_port, timeout=ch.timeout, context=context)
+                if ch.smtp_tls == "ssl"
+                else smtplib.SMTP(ch.smtp_host or "", ch.smtp_port, timeout=ch.timeout)
+            )
+            with smtp:
                 smtp.ehlo()
-                if ch.smtp_starttls and smtp.has_extn("starttls"):
-                    smtp.starttls()
+                if ch.smtp_tls == "starttls":
+                    if not smtp.has_extn("starttls"):
+                        raise DeliveryError(
+                            f"{where} does not offer STARTTLS; nothing was sent in clear (use smtp_tls 'ssl' "
+                            "for SMTPS, or 'none' only for a relay on a trusted network)",
+                            transient=False,
+                        )
+                    smtp.starttls(context=context)
                     smtp.ehlo()
                 if ch.username_env or ch.password_env or ch.password_secret_block:
+                    if ch.smtp_tls == "none" and not ch.smtp_plaintext_auth:
+                        raise DeliveryError(
+                            f"{where}: refused to send the SMTP password over plain text; use smtp_tls "
+                            "'starttls' or 'ssl' (or set smtp_plaintext_auth: true on a trusted network)",
+                            transient=False,
+                        )
                     user = secret(ch, ch.username_env, None, "the SMTP user name")
                     password = secret(ch, ch.password_env, ch.password_secret_block, "the SMTP password")
                     smtp.login(user, password)
                 smtp.send_message(mail)  # raises SMTPRecipientsRefused when nobody accepted it
+        except ssl.SSLCertVerificationError as exc:
+            raise DeliveryError(
+                f"{where}: the server's TLS certificate is not trusted ({exc.verify_message}); "
+                "set smtp_ca_file to the CA that signed it",
+                transient=False,
+            ) from None
         except smtplib.SMTPAuthenticationError as exc:
             raise DeliveryError(f"channel {ch.name!r}: SMTP login refused ({exc.smtp_code})", transient=False) from None
         except smtplib.SMTPResponseException as exc:
