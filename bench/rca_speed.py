@@ -119,7 +119,7 @@ def flow_speed() -> list[dict[str, Any]]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.testing.utilities import prefect_test_harness
 
-    from rcaflows.demo import DEMO_END
+    from rcaflows.demo import DEMO_END, write_demo_config
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness():
@@ -127,7 +127,8 @@ def flow_speed() -> list[dict[str, Any]]:
         os.chdir(tmp)
         os.environ["RCAFLOWS_STORE_URL"] = f"sqlite:///{Path(tmp) / 'incidents.db'}"
         try:
-            kwargs = {"scenario": "deploy_latency", "component": "gateway", "metric": "latency_p95_ms", "end": DEMO_END}
+            config = str(write_demo_config("deploy_latency", Path(tmp)))
+            kwargs = {"config": config, "component": "gateway", "metric": "latency_p95_ms", "end": DEMO_END}
             rca(**kwargs)  # warm-up: imports, first-run registration
             t0 = time.perf_counter()
             state = rca(**kwargs, return_state=True)

@@ -2,38 +2,50 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
+from pathlib import Path
+from typing import cast
 
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
+from prefect.utilities.annotations import quote
 
+from rcaflows import pipeline
 from rcaflows.config import SystemConfig, load_config
+from rcaflows.config.loader import CONFIG_ENV
 from rcaflows.data import MonitoringData
-from rcaflows.errors import ConfigError, EmptyWindowError
+from rcaflows.errors import ConfigError
 from rcaflows.incidents import Store
-from rcaflows.sources import load_sources
 
 
 def resolve_config(config: str | None, scenario: str | None = None) -> SystemConfig:
-    """Load ``config`` (the bundled demo system when None), switching demo sources to ``scenario``.
+    """Load the system config at ``config`` (or ``RCAFLOWS_CONFIG``); a flow never falls back to the demo.
 
-    Each demo scenario is its own simulated world, so its incidents are scoped to the system
-    ``<name>/<scenario>`` and never deduplicate against another scenario's.
+    ``scenario`` is refused: a demo scenario is a config file of its own (``rcaflows.demo.write_demo_config``).
     """
-    cfg = load_config(config)
-    if scenario is None:
-        return cfg
-    demo = [s for s in cfg.sources if s.kind == "demo"]
-    if not demo:
-        where = config or "the bundled demo config"
-        raise ConfigError(f"{where}: sources: --scenario needs a source of kind 'demo'")
-    sources = [
-        s.model_copy(update={"options": {**s.options, "scenario": scenario}}) if s.kind == "demo" else s
-        for s in cfg.sources
-    ]
-    system = cfg.system.model_copy(update={"name": f"{cfg.system.name}/{scenario}"})
-    return cfg.model_copy(update={"sources": sources, "system": system})
+    if scenario is not None:
+        raise ConfigError(
+            f"scenario {scenario!r}: scenarios belong to the demo; pass the config file "
+            "rcaflows.demo.write_demo_config() writes for it (`rcaflows demo --scenario NAME` does)"
+        )
+    return load_config(config)
+
+
+def config_ref(config: str | None) -> str | None:
+    """Return the absolute path of the config a flow runs on (``config`` or ``$RCAFLOWS_CONFIG``)."""
+    ref = config or os.environ.get(CONFIG_ENV) or None
+    return str(Path(ref).resolve()) if ref else None
+
+
+def untracked(cfg: SystemConfig) -> SystemConfig:
+    """Return ``cfg`` marked so a task call does not walk its fields (no task returned it: nothing to link).
+
+    Prefect visits every nested value of a task's parameters twice per call, looking for upstream
+    results; on a system config that is ~10 ms a task.
+    """
+    return cast(SystemConfig, quote(cfg))
 
 
 def store_for(cfg: SystemConfig) -> Store:
@@ -53,14 +65,9 @@ def hour_floor(at: datetime | None) -> datetime:
 def load_window(cfg: SystemConfig, start: datetime, end: datetime) -> MonitoringData:
     """Read every configured source for ``[start, end)``; retried, since sources are remote."""
     log = get_run_logger()
-    data = load_sources(cfg, start, end)
+    data = pipeline.load_window(cfg, start, end)
     if data.missing_sources:
         log.warning("sources missing from this window: %s", ", ".join(data.missing_sources))
-    if data.is_empty():
-        raise EmptyWindowError(
-            f"window {start.isoformat()} .. {end.isoformat()}: no data from sources "
-            f"{', '.join(s.name for s in cfg.sources)}"
-        )
     log.info(
         "loaded %d metric samples, %d predictions, %d change events for %s .. %s",
         len(data.metrics),

@@ -1,8 +1,9 @@
-"""The hourly ``detection`` flow: load the window, detect, group, triage, persist, investigate."""
+"""The hourly ``detection`` flow: the steps of :mod:`rcaflows.pipeline` as tasks, then notify and investigate."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -12,12 +13,13 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from flows import scaleout
-from flows.common import hour_floor, load_window, resolve_config, store_for
+from flows.common import config_ref, hour_floor, load_window, resolve_config, store_for, untracked
 from flows.rca import rca as rca_flow
+from rcaflows import pipeline
 from rcaflows.config import SystemConfig
-from rcaflows.data import MonitoringData, Window
-from rcaflows.detection import DetectionReport, group_checks, run_detection
-from rcaflows.triage.service import DetectionOutcome, IncidentOutcome, handle_candidates
+from rcaflows.data import MonitoringData
+from rcaflows.detection import DetectionReport
+from rcaflows.triage.service import DetectionOutcome, IncidentOutcome
 from rcaflows.vocab import CheckStatus
 
 
@@ -25,15 +27,15 @@ def _run_name() -> str:
     params = flow_run.parameters or {}
     at = params.get("at")
     stamp = at.strftime("%Y%m%d-%H%M") if isinstance(at, datetime) else datetime.now().strftime("%Y%m%d-%H%M")
-    scenario = params.get("scenario")
-    return f"detection/{scenario + '/' if scenario else ''}{stamp}"
+    config = params.get("config")
+    return f"detection/{Path(config).stem + '/' if config else ''}{stamp}"
 
 
 @task(name="run-detectors", cache_policy=NONE)
 def detect(cfg: SystemConfig, data: MonitoringData, current_start: datetime) -> DetectionReport:
     """Run every enabled detector over the window; a failing detector is reported, not fatal."""
     log = get_run_logger()
-    report = run_detection(cfg, Window.split(data, current_start))
+    report = pipeline.scan(cfg, data, current_start)
     for err in report.errors:
         log.error("detector failed: %s", err)
     counts = {s.value: sum(c.status == s for c in report.checks) for s in CheckStatus}
@@ -47,8 +49,7 @@ def persist(
 ) -> DetectionOutcome:
     """Group failing checks into incidents, apply silences/inhibition/pending, triage and store them."""
     log = get_run_logger()
-    candidates = group_checks(report.checks, cfg)
-    result = handle_candidates(store_for(cfg), cfg, candidates, detected_at, origin=origin)
+    result = pipeline.open_incidents(store_for(cfg), cfg, report, detected_at, origin=origin)
     outcomes = result.incidents
     for o in outcomes:
         verb = "opened" if o.created else f"updated (seen {o.occurrences}x)"
@@ -126,7 +127,6 @@ def _emit(cfg: SystemConfig, o: IncidentOutcome, rca_mode: str, origin: dict[str
             "component": o.component,
             "team": o.team,
             "config": origin.get("config"),
-            "scenario": origin.get("scenario"),
         },
     )
 
@@ -161,38 +161,40 @@ def notify_outcomes(cfg: SystemConfig, outcomes: list[IncidentOutcome]) -> list[
 def detection(
     config: str | None = None,
     at: datetime | None = None,
-    scenario: str | None = None,
     run_rca: bool = True,
 ) -> dict[str, Any]:
     """Detect incidents in the window ending at ``at`` and investigate each new one.
 
     Args:
-        config: system config path (the bundled demo system when empty).
+        config: system config YAML path (default: ``$RCAFLOWS_CONFIG``; there is no built-in system).
         at: end of the detection window (default: now, floored to the hour), UTC.
-        scenario: demo scenario to run (bundled demo config only).
         run_rca: run the RCA of each new incident (as configured in ``rca.mode``).
     """
     log = get_run_logger()
-    cfg = resolve_config(config, scenario)
+    cfg = resolve_config(config)
+    # Each incident records the absolute config path, so its RCA reloads the same system from anywhere.
+    origin = {"config": config_ref(config)}
     end = hour_floor(at)
-    current_start = end - cfg.window.current
-    data = load_window(cfg, current_start - cfg.window.baseline, end)
-    report = (
-        scaleout.scan(cfg, data, current_start) if scaleout.wants_scale_out(cfg) else detect(cfg, data, current_start)
+    current_start = pipeline.current_start(cfg, end)
+    data: MonitoringData = load_window(untracked(cfg), current_start - cfg.window.baseline, end)
+    report: DetectionReport = (
+        scaleout.scan(cfg, data, current_start)
+        if scaleout.wants_scale_out(cfg)
+        else detect(untracked(cfg), data, current_start)
     )
-    handled = persist(cfg, report, end, {"config": config, "scenario": scenario})
+    handled: DetectionOutcome = persist(untracked(cfg), report, end, origin)
     outcomes = handled.incidents
-    notified = notify_outcomes(cfg, outcomes, return_state=True)
+    notified = notify_outcomes(untracked(cfg), outcomes, return_state=True)
     if not notified.is_completed():
         log.error("notifications failed: %s", notified.message)
     new = [o for o in outcomes if o.created]
     investigations: list[dict[str, Any]] = []
     for o in new:
         mode = cfg.rca.mode if run_rca else "off"
-        _emit(cfg, o, mode, {"config": config, "scenario": scenario})
+        _emit(cfg, o, mode, origin)
         if mode != "subflow":
             continue
-        state = rca_flow(incident=o.key, config=config, scenario=scenario, return_state=True)
+        state = rca_flow(incident=o.key, config=origin["config"], return_state=True)
         if state.is_completed():
             investigations.append(state.result())
         else:

@@ -58,7 +58,7 @@ def escalation(config: str | None = None, at: datetime | None = None, deliver: b
     """Apply the escalation policies copied onto open incidents: fire due steps and notify their targets.
 
     Args:
-        config: System config path (None: the bundled demo).
+        config: System config path (default: ``$RCAFLOWS_CONFIG``).
         at: Time to escalate at (default now; the demo passes simulated time).
         deliver: Hand fired steps to the notification layer.
     """

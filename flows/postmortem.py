@@ -27,14 +27,17 @@ def _run_name() -> str:
     return f"postmortem/{params.get('incident')}/{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-def _config_for(incident: str, config: str | None, scenario: str | None) -> SystemConfig:
-    """Return the given config, or the one the incident was detected with (its recorded origin)."""
-    cfg = resolve_config(config, scenario)
-    if config is None and scenario is None:
+def _config_for(incident: str, config: str | None) -> SystemConfig:
+    """Return the given config, or (given none) the one the incident was detected with (its recorded origin).
+
+    With no ``config``, ``$RCAFLOWS_CONFIG`` names the store to find the incident in.
+    """
+    cfg = resolve_config(config)
+    if config is None:
         with store_for(cfg).session(readonly=True) as s:
             origin = (get_incident(s, incident).details or {}).get("origin") or {}
-        if origin.get("config") or origin.get("scenario"):
-            cfg = resolve_config(origin.get("config"), origin.get("scenario"))
+        if origin.get("config"):
+            cfg = resolve_config(origin["config"])
     return cfg
 
 
@@ -86,19 +89,16 @@ def notify(cfg: SystemConfig, incident: str) -> list[dict[str, Any]]:
     flow_run_name=_run_name,
     description="Draft the post-mortem of a resolved incident: timeline, MTTA/MTTR, impact, causes, action items.",
 )
-def postmortem(
-    incident: str, config: str | None = None, scenario: str | None = None, count_predictions: bool = True
-) -> dict[str, Any]:
+def postmortem(incident: str, config: str | None = None, count_predictions: bool = True) -> dict[str, Any]:
     """Draft (or refresh) the post-mortem of ``incident`` and return its metrics and paths.
 
     Args:
         incident: incident key or id, e.g. ``INC-0042``.
         config: system config path; defaults to the one the incident was detected with.
-        scenario: demo scenario (bundled demo config only).
         count_predictions: read the prediction logs to count the predictions served during the impact.
     """
     log = get_run_logger()
-    cfg = _config_for(incident, config, scenario)
+    cfg = _config_for(incident, config)
     out = draft(cfg, incident, count_predictions)
     state = notify(cfg, incident, return_state=True)
     if not state.is_completed():

@@ -20,6 +20,7 @@ from prefect import serve as prefect_serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events import DeploymentEventTrigger
 
+from flows.common import config_ref
 from flows.detection import detection
 from flows.rca import rca
 from rcaflows.config import load_config
@@ -39,7 +40,6 @@ OPTIONAL_DEPLOYMENTS: tuple[tuple[str, str, str, int | None, str], ...] = (
 RCA_EVENT_PARAMETERS: dict[str, Any] = {
     "incident": "{{ event.resource['rcaflows.incident.id'] }}",
     "config": "{{ event.payload.config }}",
-    "scenario": "{{ event.payload.scenario }}",
 }
 
 
@@ -59,9 +59,11 @@ def rca_trigger() -> DeploymentEventTrigger:
 
 
 def deployments(config: str | None = None) -> list[RunnerDeployment]:
-    """Return the deployments ``serve()`` runs, built for the config at ``config`` (demo when None)."""
+    """Return the deployments ``serve()`` runs, built for the config at ``config`` (default ``$RCAFLOWS_CONFIG``)."""
     cfg = load_config(config)
-    params = {"config": config} if config else {}
+    # A given config is pinned (absolute, so any working directory reads it); without one, each run
+    # reads $RCAFLOWS_CONFIG and an RCA reloads the config its incident was detected with.
+    params = {"config": config_ref(config)} if config else {}
     # to_deployment is dispatched sync here; its annotation also admits the async variant.
     out = [
         cast(
@@ -111,6 +113,11 @@ def deployments(config: str | None = None) -> list[RunnerDeployment]:
     return out
 
 
-def serve(config: str | None = None, limit: int = 4) -> None:
+#: Seconds between the runner's polls for due runs (Prefect's default, 10 s, is most of an event-triggered
+#: RCA's start delay; one poll is a single cheap API query).
+POLL_SECONDS = 2.0
+
+
+def serve(config: str | None = None, limit: int = 4, poll_seconds: float = POLL_SECONDS) -> None:
     """Serve hourly detection, on-demand / event-driven RCA, escalation and postmortem until interrupted."""
-    prefect_serve(*deployments(config), limit=limit)
+    prefect_serve(*deployments(config), limit=limit, query_seconds=poll_seconds)

@@ -14,6 +14,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="rcaflows-prefect-home-"))
+# Commands and flows given no --config read $RCAFLOWS_CONFIG (nothing falls back to the demo by itself):
+# the tests name the bundled demo system.
+os.environ.setdefault(
+    "RCAFLOWS_CONFIG", os.path.abspath(os.path.join(os.path.dirname(__file__), "../src/rcaflows/demo/system.yaml"))
+)
 
 from collections.abc import Iterator
 

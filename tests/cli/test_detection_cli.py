@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from rcaflows import cli
 from rcaflows.cli import app
-from rcaflows.demo import DEMO_END
+from rcaflows.demo import DEMO_END, write_demo_config
 from rcaflows.detection import score_series
 
 runner = CliRunner()
@@ -127,11 +127,12 @@ def test_backtest_json_counts_inhibited_and_opened_incidents_without_touching_th
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the demo config's store is a relative SQLite path
+    config = write_demo_config("schema_change_nulls", tmp_path.parent / f"{tmp_path.name}-configs")
     t2 = DEMO_END
     t1 = t2 - timedelta(hours=1)
     res = runner.invoke(
         app,
-        ["backtest", "--scenario", "schema_change_nulls", "--from", t1.isoformat(), "--to", t2.isoformat(), "--json"],
+        ["backtest", "--config", str(config), "--from", t1.isoformat(), "--to", t2.isoformat(), "--json"],
     )
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)

@@ -120,3 +120,52 @@ def test_lineage_can_come_from_openlineage_events(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(ConfigError, match=r"lineage.openlineage: .*missing.jsonl does not exist"):
         load_config(path)
+
+
+def _problems(tmp_path: Path, raw: dict, name: str = "bad.yaml") -> list[str]:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    return exc.value.problems
+
+
+def test_topology_cycles_and_self_dependencies_are_refused(tmp_path: Path) -> None:
+    raw = yaml.safe_load(demo_text())
+    names = [c["name"] for c in raw["components"]]
+    raw["components"][0]["depends_on"] = [*raw["components"][0].get("depends_on", []), names[0]]  # itself
+    probs = _problems(tmp_path, raw)
+    assert any("components[0].depends_on" in p and "depends on itself" in p for p in probs), probs
+    raw = yaml.safe_load(demo_text())
+    cfg = load_config(demo_config_path())
+    a, b = next((c.name, d) for c in cfg.components for d in c.depends_on)  # a -> b; add b -> a
+    i = next(i for i, c in enumerate(raw["components"]) if c["name"] == b)
+    raw["components"][i]["depends_on"] = [*raw["components"][i].get("depends_on", []), a]
+    (p,) = _problems(tmp_path, raw)
+    assert p.startswith(f"{tmp_path / 'bad.yaml'}:") and "cycle" in p and a in p and b in p
+
+
+def test_names_longer_than_the_store_holds_are_refused_at_validation(tmp_path: Path) -> None:
+    from rcaflows.config.models import NAME_MAX
+    from rcaflows.incidents.models import Incident
+
+    name_columns = ("system", "component", "metric", "team", "subtype")
+    assert {Incident.__table__.c[c].type.length for c in name_columns} == {NAME_MAX}  # one limit everywhere
+    raw = yaml.safe_load(demo_text())
+    long = "c" * (NAME_MAX + 1)
+    raw["system"]["name"] = long
+    probs = _problems(tmp_path, raw)
+    assert probs == [f"{tmp_path / 'bad.yaml'}:2: system.name: String should have at most 200 characters"]
+    raw["system"]["name"] = "s" * NAME_MAX  # exactly the limit is fine
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert load_config(path).system.name == "s" * NAME_MAX
+
+
+def test_a_config_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(demo_text().replace("fraud-scoring", "fraud-scöring", 1).encode("latin-1", "replace"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    (p,) = exc.value.problems
+    assert p.startswith(f"{path}:") and "not UTF-8" in p

@@ -34,7 +34,7 @@ def cluster() -> Iterator[Any]:
 
 
 def _config(tmp_path: Path, name: str, execution: str = "") -> str:
-    text = (Path(rcaflows.demo.__file__).parent / "system.yaml").read_text()
+    text = rcaflows.demo.write_demo_config(SCENARIO, tmp_path / "demo").read_text()
     path = tmp_path / name
     path.write_text(text + ("\nexecution:\n" + execution if execution else ""))
     return str(path)
@@ -58,9 +58,9 @@ def test_sharded_detection_on_dask_opens_the_same_incidents(workdir: Path, clust
         f"  task_runner: dask\n  dask_address: {cluster.scheduler_address}\n  shards: 4\n",
     )
     before = _task_names(cluster)
-    a = detection(config=inproc, at=DEMO_END, scenario=SCENARIO, run_rca=False)
+    a = detection(config=inproc, at=DEMO_END, run_rca=False)
     assert _task_names(cluster) == before  # the in-process run did not touch the cluster
-    b = detection(config=on_dask, at=DEMO_END, scenario=SCENARIO, run_rca=False)
+    b = detection(config=on_dask, at=DEMO_END, run_rca=False)
     ran = _task_names(cluster) - before
     assert "detect_shard" in ran and "detect_whole" in ran, ran
     assert a["incidents"], "the scenario should open incidents"
@@ -75,13 +75,11 @@ def test_rca_on_dask_ranks_the_same_causes(workdir: Path, cluster: Any) -> None:
     from prefect_dask import DaskTaskRunner
 
     cfg = _config(workdir, "inproc.yaml")
-    found = detection(config=cfg, at=DEMO_END, scenario=SCENARIO, run_rca=False)
+    found = detection(config=cfg, at=DEMO_END, run_rca=False)
     key = next(i["key"] for i in found["incidents"] if i["created"])
     before = _task_names(cluster)
-    a = rca(incident=key, config=cfg, scenario=SCENARIO)
-    b = rca.with_options(task_runner=DaskTaskRunner(address=cluster.scheduler_address))(
-        incident=key, config=cfg, scenario=SCENARIO
-    )
+    a = rca(incident=key, config=cfg)
+    b = rca.with_options(task_runner=DaskTaskRunner(address=cluster.scheduler_address))(incident=key, config=cfg)
     assert "run_phase" in _task_names(cluster) - before
     assert a["top"] is not None
     assert (a["top"], a["top_metric"], a["hypotheses"], a["failed_phases"]) == (

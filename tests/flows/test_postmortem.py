@@ -9,13 +9,18 @@ from flows.detection import detection
 from flows.postmortem import postmortem
 
 from rcaflows.config import load_config
-from rcaflows.demo import DEMO_END
+from rcaflows.demo import DEMO_END, write_demo_config
 from rcaflows.incidents import Action, Store, get_incident, transition
 from rcaflows.notify import notifications
 
 
+def _demo(scenario: str) -> str:
+    """Return the path of the demo's config of ``scenario``, written in the test's working directory."""
+    return str(write_demo_config(scenario, Path("configs")))
+
+
 def test_incident_is_notified_updated_resolved_and_gets_a_postmortem(workdir: Path) -> None:
-    result = detection(at=DEMO_END, scenario="deploy_latency")
+    result = detection(at=DEMO_END, config=_demo("deploy_latency"))
     opened = [i for i in result["incidents"] if i["created"]]
     assert opened
     key = opened[0]["key"]

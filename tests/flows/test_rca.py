@@ -8,11 +8,16 @@ from flows.rca import rca
 from prefect.client.orchestration import get_client
 
 from rcaflows.config import load_config
-from rcaflows.demo import DEMO_END
+from rcaflows.demo import DEMO_END, write_demo_config
 from rcaflows.errors import EmptyWindowError, NotFoundError
 from rcaflows.incidents import Store, events, get_incident, rca_runs
 from rcaflows.rca import PHASES
 from rcaflows.rca.models import PhaseName
+
+
+def _demo(scenario: str) -> str:
+    """Return the path of the demo's config of ``scenario``, written in the test's working directory."""
+    return str(write_demo_config(scenario, Path("configs")))
 
 
 def _store() -> Store:
@@ -20,7 +25,7 @@ def _store() -> Store:
 
 
 def test_detection_opens_triaged_incidents_and_investigates_them(workdir: Path) -> None:
-    result = detection(at=DEMO_END, scenario="deploy_latency")
+    result = detection(at=DEMO_END, config=_demo("deploy_latency"))
     opened = [i for i in result["incidents"] if i["created"]]
     assert opened, result
     perf = [i for i in opened if i["type"] == "performance_availability"]
@@ -43,17 +48,17 @@ def test_detection_opens_triaged_incidents_and_investigates_them(workdir: Path) 
 
 
 def test_rerun_keeps_both_runs_and_a_second_detection_deduplicates(workdir: Path) -> None:
-    first = detection(at=DEMO_END, scenario="dependency_timeout")
+    first = detection(at=DEMO_END, config=_demo("dependency_timeout"))
     key = next(i["key"] for i in first["incidents"] if i["type"] == "integration_dependency")
     again = rca(incident=key)
     assert again["incident"] == key
-    second = detection(at=DEMO_END, scenario="dependency_timeout", run_rca=False)
+    second = detection(at=DEMO_END, config=_demo("dependency_timeout"), run_rca=False)
     assert all(not i["created"] for i in second["incidents"])
     with _store().session() as s:
         inc = get_incident(s, key)
         runs = rca_runs(s, inc)
-        assert inc.occurrences == 2
-        assert any(str(e.kind) == "duplicate" for e in events(s, inc))
+        assert inc.occurrences == 1  # the same hour detected again is not a second occurrence (issue 13)
+        assert not any(str(e.kind) == "duplicate" for e in events(s, inc))
     assert len(runs) == 2 and runs[0].id != runs[1].id
     assert runs[0].inputs_fingerprint == runs[1].inputs_fingerprint  # same inputs, two recorded runs
     assert runs[0].flow_run_id != runs[1].flow_run_id
@@ -62,7 +67,7 @@ def test_rerun_keeps_both_runs_and_a_second_detection_deduplicates(workdir: Path
 def test_rca_publishes_markdown_and_table_artifacts(workdir: Path) -> None:
     import asyncio
 
-    first = detection(at=DEMO_END, scenario="query_flood", run_rca=False)
+    first = detection(at=DEMO_END, config=_demo("query_flood"), run_rca=False)
     key = next(i["key"] for i in first["incidents"] if i["type"] == "security_adversarial")
     rca(incident=key)
 
@@ -89,7 +94,7 @@ def test_a_failing_phase_is_reported_and_synthesis_runs_on_the_others(
         raise RuntimeError("lineage store unreachable")
 
     monkeypatch.setattr(phase, "run", broken)
-    out = rca(scenario="deploy_latency", component="gateway", metric="latency_p95_ms", end=DEMO_END)
+    out = rca(config=_demo("deploy_latency"), component="gateway", metric="latency_p95_ms", end=DEMO_END)
     assert out["failed_phases"] == ["lineage"]
     assert out["top"] == "scoring_api"
     assert "lineage store unreachable" in Path(out["report"]["html"]).read_text()

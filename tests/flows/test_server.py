@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from rcaflows.demo import DEMO_END
+from rcaflows.demo import DEMO_END, write_demo_config
+from rcaflows.demo.config import demo_document
 from rcaflows.incidents import Incident, Store, events, get_incident, rca_runs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -195,7 +196,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             serving = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
         procs.append(serving)
         _run(_wait_deployments(api, ["detection/hourly", "rca/on-demand"], serving, serve_log))
-        cfg = yaml.safe_load(DEMO_CONFIG.read_text())
+        cfg = demo_document("dependency_timeout")
         cfg["rca"]["mode"] = "event"
         event_config = work / "event-mode.yaml"
         event_config.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -213,7 +214,11 @@ def test_ui_started_rca_run_completes_with_artifacts_and_audit_log(served: Serve
         _start(
             served.api,
             "detection/hourly",
-            {"at": DEMO_END.isoformat(), "scenario": "deploy_latency", "run_rca": False},
+            {
+                "config": str(write_demo_config("deploy_latency", served.work)),
+                "at": DEMO_END.isoformat(),
+                "run_rca": False,
+            },
         )
     )
     det = _run(_wait_run(served.api, det_id))
@@ -274,7 +279,7 @@ def test_detection_event_starts_the_rca_through_the_automation(served: Served) -
         _start(
             served.api,
             "detection/hourly",
-            {"config": str(served.event_config), "at": DEMO_END.isoformat(), "scenario": "dependency_timeout"},
+            {"config": str(served.event_config), "at": DEMO_END.isoformat()},
         )
     )
     det = _run(_wait_run(served.api, det_id))

@@ -43,9 +43,9 @@ pytestmark = pytest.mark.skipif(
 
 def _report(tmp_path: Path) -> Path:
     """Write the report of a real RCA over the deploy_latency demo, with hostile names injected."""
-    from flows.common import resolve_config
+    from rcaflows.demo import demo_config
 
-    cfg = resolve_config(None, "deploy_latency")
+    cfg = demo_config("deploy_latency")
     plan = plan_for_metric(cfg, "gateway", "latency_p95_ms", DEMO_END)
     ctx = RcaContext.build(cfg, simulate("deploy_latency").data.slice(plan.start, plan.end), plan.symptom)
     result = synthesize(ctx, [p.run(ctx) for p in PHASES.values()])

@@ -38,9 +38,9 @@ def _png(uri: str) -> np.ndarray:
 
 def _rca(scenario: str, component: str, metric: str) -> tuple[RcaContext, RcaResult]:
     """Run the five phases and the synthesis (plain engine, no Prefect) for a demo scenario."""
-    from flows.common import resolve_config
+    from rcaflows.demo import demo_config
 
-    cfg = resolve_config(None, scenario)
+    cfg = demo_config(scenario)
     plan = plan_for_metric(cfg, component, metric, DEMO_END)
     data = simulate(scenario).data.slice(plan.start, plan.end)
     ctx = RcaContext.build(cfg, data, plan.symptom)

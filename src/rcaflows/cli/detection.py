@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from rcaflows.cli import _common
-from rcaflows.cli._common import ConfigOpt, ScenarioOpt, app, fail, parse_time
+from rcaflows.cli._common import ConfigOpt, app, cell, cells, fail, parse_time
 from rcaflows.errors import DataError, RcaflowsError
 
 if TYPE_CHECKING:
@@ -107,7 +107,9 @@ def score(
         fail(DataError(f"{output}: cannot write: {exc}"))
     n = int(scores.notna().sum())
     high = int((scores >= 0.5).sum())
-    _common.console.print(f"scored {n} of {len(series)} points ({high} at or above 0.5) -> {output}", highlight=False)
+    _common.console.print(
+        f"scored {n} of {len(series)} points ({high} at or above 0.5) -> {output}", highlight=False, markup=False
+    )
 
 
 @app.command()
@@ -115,18 +117,17 @@ def backtest(
     start: Annotated[str, typer.Option("--from", help="Replay from (ISO 8601 with zone; exclusive, hourly).")],
     end: Annotated[str, typer.Option("--to", help="Replay until (ISO 8601 with zone; inclusive, hourly).")],
     config: ConfigOpt = None,
-    scenario: ScenarioOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Replay hourly detection over history (no Prefect, scratch in-memory store) and count what would open."""
+    from rcaflows.backtest import ACTIONS
+    from rcaflows.backtest import backtest as run_backtest
     from rcaflows.config import load_config
-    from rcaflows.detection.backtest import ACTIONS, scenario_config
-    from rcaflows.detection.backtest import backtest as run_backtest
 
     try:
         t1, t2 = parse_time(start, "--from"), parse_time(end, "--to")
         assert t1 is not None and t2 is not None
-        cfg = scenario_config(load_config(config), scenario)
+        cfg = load_config(config)
         result = run_backtest(cfg, t1, t2)
     except RcaflowsError as exc:
         fail(exc)
@@ -142,10 +143,10 @@ def backtest(
         _common.console.print_json(json.dumps(doc))
         return
 
-    def cell(per_type: dict[str, int]) -> str:
+    def counts(per_type: dict[str, int]) -> str:
         return ", ".join(f"{t} {n}" for t, n in per_type.items()) or "-"
 
-    table = Table(title=f"backtest of {result.system}: {len(result.hours)} hourly runs")
+    table = Table(title=cell(f"backtest of {result.system}: {len(result.hours)} hourly runs"))
     table.add_column("hour end")
     table.add_column("failed checks")
     for a in ACTIONS:
@@ -153,12 +154,11 @@ def backtest(
     table.add_column("error")
     for h in result.hours:
         table.add_row(
-            h.at.isoformat(),
-            str(h.failed_checks),
-            *(cell(h.counts.get(a, {})) for a in ACTIONS),
-            h.error or "",
+            *cells(h.at.isoformat(), h.failed_checks, *(counts(h.counts.get(a, {})) for a in ACTIONS), h.error or "")
         )
-    table.add_row("total", str(sum(h.failed_checks for h in result.hours)), *(cell(totals[a]) for a in ACTIONS), "")
+    table.add_row(
+        *cells("total", sum(h.failed_checks for h in result.hours), *(counts(totals[a]) for a in ACTIONS), "")
+    )
     _common.console.print(table)
     summary = ", ".join(f"{a} {sum(totals[a].values())}" for a in ACTIONS)
-    _common.console.print(f"would have: {summary}", highlight=False)
+    _common.console.print(f"would have: {summary}", highlight=False, markup=False)

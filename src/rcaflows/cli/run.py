@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from rcaflows.cli import _common
 from rcaflows.cli._common import (
     ConfigOpt,
-    ScenarioOpt,
     app,
     cell,
     cells,
@@ -27,7 +22,7 @@ from rcaflows.cli._common import (
     parse_time,
     prefect_env,
 )
-from rcaflows.errors import ConfigError, RcaflowsError
+from rcaflows.errors import RcaflowsError
 
 
 @app.command()
@@ -46,107 +41,44 @@ def demo(
     ] = None,
 ) -> None:
     """Run detection and RCA on the bundled demo system, one simulated world per scenario."""
-    prefect_env(verbose)
-    started = time.perf_counter()
-    from rcaflows.config import load_config
-    from rcaflows.demo import DEMO_END, SCENARIOS, simulate
-    from rcaflows.demo.evaluate import evaluate
+    from rcaflows.demo import run as demo_run
 
-    names = list(SCENARIOS) if scenario == "all" else [scenario]
-    unknown = [n for n in names if n not in SCENARIOS]
-    if unknown:
-        fail(
-            ConfigError(f"--scenario: unknown scenario {unknown[0]!r}; expected 'all' or one of {', '.join(SCENARIOS)}")
-        )
-    cfg = load_config()
-    db = cfg.store.url.removeprefix("sqlite:///")
-    if not keep and cfg.store.url.startswith("sqlite:///") and Path(db).exists():
-        from rcaflows.incidents import Store
-
-        Store.clear_cache()  # a store opened on the old file would refuse the new one (see Store.check_file)
-        for suffix in ("", "-wal", "-shm"):  # a stale write-ahead log must not be replayed into the new file
-            Path(db + suffix).unlink(missing_ok=True)
-        shutil.rmtree(cfg.rca.reports_dir, ignore_errors=True)
+    demo_run.prefect_defaults(verbose)
+    try:
+        names = demo_run.names_for(scenario)
+    except RcaflowsError as exc:
+        fail(exc)
+    cfg = demo_run.demo_config()
     _common.console.print(
-        f"[bold]rcaflows demo[/bold]: {esc(cfg.system.description)}; detection at {DEMO_END.isoformat()}"
+        f"[bold]rcaflows demo[/bold]: {esc(cfg.system.description)}; detection at {demo_run.DEMO_END.isoformat()}"
     )
-    if sources not in ("simulator", "prometheus"):
-        fail(ConfigError(f"--sources: unknown value {sources!r}; expected 'simulator' or 'prometheus'"))
-    with contextlib.ExitStack() as stack, _common.console.status("starting Prefect's local API …") as status:
-        configs: dict[str, Path] = {}
-        if sources == "prometheus":
-            from rcaflows.demo.export import exported_demo
 
-            status.update("exporting the demo worlds to Prometheus, Parquet and OpenLineage …")
-            try:
-                exported = Path(cfg.rca.reports_dir).parent / "exported"
-                configs = stack.enter_context(exported_demo(names, exported, prometheus_url))
-            except RcaflowsError as exc:
-                fail(exc)
-            _common.console.print(f"sources: Prometheus + Parquet + OpenLineage exported to {exported}/", markup=False)
-        from flows.detection import detection
-
-        outcomes = []
-        with no_heartbeat():
-            for i, name in enumerate(names, 1):
-                status.update(f"[{i}/{len(names)}] {name}: detection + RCA …")
-                t0 = time.perf_counter()
-                try:
-                    if name in configs:
-                        result = detection(config=str(configs[name]), at=DEMO_END)
-                    else:
-                        result = detection(at=DEMO_END, scenario=name)
-                except RcaflowsError as exc:
-                    fail(exc)
-                outcome = evaluate(simulate(name).truth, result)
-                outcomes.append(outcome)
-                ok = outcome.detected and outcome.quiet and outcome.one_per_fault
-                mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
-                _common.console.print(
-                    f"  {mark} {esc(name)}: {len(outcome.incidents)} incident(s) for {len(outcome.faults)} fault(s), "
-                    f"top cause {esc(outcome.top_cause or '-')} ({time.perf_counter() - t0:.1f} s)"
-                )
-    table = Table(title="rcaflows demo: detection and root cause vs the injected truth")
-    for col in (
-        "scenario",
-        "expected",
-        "incidents found",
-        "top-ranked cause",
-        "injected cause",
-        "conf.",
-        "report",
-    ):
-        table.add_column(col, overflow="fold")
-    for o in outcomes:
-        ok = o.detected and o.quiet and o.one_per_fault
-        hit = o.top1 or (not o.root_cause and o.top_cause is None)
-        table.add_row(
-            cell(o.scenario),
-            cell(", ".join(o.expected_types) or "(nothing)"),
-            Text.assemble(
-                (", ".join(o.found_types) or "none", "green" if ok else "red"),
-                f" ({len(o.incidents)} for {len(o.faults)} fault{'' if len(o.faults) == 1 else 's'}"
-                + (f", {len(o.distractor_incidents)} on distractors" if o.distractor_incidents else "")
-                + ")",
-            ),
-            Text(o.top_cause or "-", style="green" if hit else "yellow"),
-            *cells(o.root_cause or "-", f"{o.confidence:.0%}" if o.confidence is not None else "-", o.report or "-"),
+    def done(o: demo_run.ScenarioOutcome, seconds: float) -> None:
+        mark = "[green]✓[/green]" if demo_run.ok(o) else "[red]✗[/red]"
+        _common.console.print(
+            f"  {mark} {esc(o.scenario)}: {len(o.incidents)} incident(s) for {len(o.faults)} fault(s), "
+            f"top cause {esc(o.top_cause or '-')} ({seconds:.1f} s)"
         )
-    _common.console.print(table)
-    faults = [f for o in outcomes for f in o.faults]
-    clean = [o for o in outcomes if not o.faults]
+
+    with _common.console.status("starting …") as status:
+        try:
+            result = demo_run.run(
+                names, keep=keep, sources=sources, prometheus_url=prometheus_url, progress=status.update, done=done
+            )
+        except RcaflowsError as exc:
+            fail(exc)
+    if result.exported is not None:
+        _common.console.print(
+            f"sources: Prometheus + Parquet + OpenLineage exported to {result.exported}/", markup=False
+        )
+    _common.console.print(demo_run.outcome_table(result.outcomes, _common.console.width))
+    _common.console.print(demo_run.summary(result))
+    configs = demo_run.demo_dir(cfg) / "configs"
     _common.console.print(
-        f"detected {sum(f.detected for f in faults)}/{len(faults)} injected faults; "
-        f"one incident per fault in {sum(o.one_per_fault for o in outcomes if o.faults)}/{len(outcomes) - len(clean)} "
-        f"scenarios (+{sum(len(o.distractor_incidents) for o in outcomes)} on declared distractors); "
-        f"no-fault scenarios quiet {sum(o.quiet for o in clean)}/{len(clean)}; "
-        f"root cause ranked first {sum(f.truth_rank == 1 for f in faults)}/{len(faults)}, "
-        f"in top 3 {sum(f.truth_rank is not None and f.truth_rank <= 3 for f in faults)}/{len(faults)}; "
-        f"wall time {time.perf_counter() - started:.1f} s"
+        f"store: {cfg.store.url}   reports: {cfg.rca.reports_dir}/   configs: {configs}/", markup=False
     )
-    _common.console.print(f"store: {cfg.store.url}   reports: {cfg.rca.reports_dir}/", markup=False)
     if json_out:
-        json_out.write_text(json.dumps([o.model_dump() for o in outcomes], indent=2))
+        json_out.write_text(json.dumps([o.model_dump() for o in result.outcomes], indent=2))
 
 
 def _check_config(config: str | None) -> None:
@@ -160,7 +92,6 @@ def _check_config(config: str | None) -> None:
 def detect(
     config: ConfigOpt = None,
     at: Annotated[str | None, typer.Option(help="Window end (UTC ISO time); default now, floored to the hour.")] = None,
-    scenario: ScenarioOpt = None,
     rca: Annotated[bool, typer.Option(help="Investigate each new incident.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -172,7 +103,7 @@ def detect(
         from flows.detection import detection
 
         with no_heartbeat():
-            result = detection(config=config, at=when, scenario=scenario, run_rca=rca)
+            result = detection(config=config, at=when, run_rca=rca)
     except RcaflowsError as exc:
         fail(exc)
     table = Table(title=cell(f"{result['system']}: window {result['window'][0]} .. {result['window'][1]}"))
@@ -204,7 +135,6 @@ def detect(
 def rca(
     incident: Annotated[str | None, typer.Argument(help="Incident key or id, e.g. INC-0001.")] = None,
     config: ConfigOpt = None,
-    scenario: ScenarioOpt = None,
     component: Annotated[str | None, typer.Option(help="Ad-hoc RCA: symptom component.")] = None,
     metric: Annotated[str | None, typer.Option(help="Ad-hoc RCA: symptom metric.")] = None,
     end: Annotated[str | None, typer.Option(help="Ad-hoc RCA: window end (UTC ISO time).")] = None,
@@ -222,7 +152,6 @@ def rca(
             out = rca_flow(
                 incident=incident,
                 config=config,
-                scenario=scenario,
                 component=component,
                 metric=metric,
                 start=t_start,

@@ -15,8 +15,13 @@ from rcaflows.config.models import SystemConfig
 from rcaflows.errors import ConfigError
 
 STORE_URL_ENV = "RCAFLOWS_STORE_URL"
+#: the config file used when a command or flow is given none
+CONFIG_ENV = "RCAFLOWS_CONFIG"
 
 Path_ = tuple[str | int, ...]
+
+# libyaml's safe loader when PyYAML was built with it (10x faster: every CLI command loads the config).
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def demo_config_path() -> Path:
@@ -24,12 +29,17 @@ def demo_config_path() -> Path:
     return Path(str(resources.files("rcaflows.demo").joinpath("system.yaml")))
 
 
-def _line_map(text: str) -> dict[Path_, int]:
+def _line_map(text: str, loader: type[yaml.SafeLoader] = _LOADER) -> dict[Path_, int]:
     """Map every key path in a YAML document to its 1-based line number."""
     lines: dict[Path_, int] = {}
 
+    seen: set[int] = set()
+
     def walk(node: yaml.Node, path: Path_) -> None:
         lines[path] = node.start_mark.line + 1
+        if id(node) in seen:  # an alias: walked where it was anchored (a recursive one would never end)
+            return
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 k = key.value
@@ -39,7 +49,7 @@ def _line_map(text: str) -> dict[Path_, int]:
             for i, item in enumerate(node.value):
                 walk(item, (*path, i))
 
-    root = yaml.compose(text)
+    root = yaml.compose(text, Loader=loader)
     if root is not None:
         walk(root, ())
     return lines
@@ -88,6 +98,19 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
                 )
         if c.team is not None and c.team not in teams:
             yield ("components", i, "team"), f"unknown team {c.team!r}; expected one of {sorted(teams)}"
+    for i, c in enumerate(cfg.components):
+        if c.name in c.depends_on:
+            j = c.depends_on.index(c.name)
+            yield ("components", i, "depends_on", j), f"component {c.name!r} depends on itself; remove it"
+    topo = nx.DiGraph([(c.name, d) for c in cfg.components for d in c.depends_on if d in components and d != c.name])
+    if topo.number_of_edges() and not nx.is_directed_acyclic_graph(topo):
+        loop = [u for u, _ in nx.find_cycle(topo)]
+        first = next(i for i, c in enumerate(cfg.components) if c.name == loop[0])
+        yield (
+            ("components", first, "depends_on"),
+            f"components depend on each other in a cycle ({' -> '.join([*loop, loop[0]])}); "
+            "the topology must be acyclic (root causes are searched downstream to upstream)",
+        )
     for i, m in enumerate(cfg.metrics):
         if m.component not in components:
             yield (
@@ -217,19 +240,28 @@ def parse_config(text: str, where: str = "<config>", base_dir: Path | None = Non
     ``base_dir`` resolves relative paths in the config (default: the current directory).
     """
     try:
-        raw = yaml.safe_load(text)
-        lines = _line_map(text)
+        try:
+            raw = yaml.load(text, Loader=_LOADER)  # a safe loader: plain data only
+            lines = _line_map(text)
+        except yaml.YAMLError:  # parse again in Python: its messages name what was expected, and where
+            raw, lines = yaml.safe_load(text), _line_map(text, yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
+        line = f":{mark.line + 1}" if mark is not None else ":1"
         problem = getattr(exc, "problem", None) or str(exc)
         msg = f"{where}{line}: not valid YAML: {problem}"
         raise ConfigError(msg, [msg]) from exc
+    except RecursionError:
+        msg = f"{where}:1: (root): nested too deeply (a YAML alias that contains itself?); expected plain data"
+        raise ConfigError(msg, [msg]) from None
     if not isinstance(raw, dict):
         msg = f"{where}:1: (root): expected a mapping with keys system, sources, components, teams, routing"
         raise ConfigError(msg, [msg])
     try:
         cfg = SystemConfig.model_validate(raw)
+    except RecursionError:
+        msg = f"{where}:1: (root): nested too deeply (a YAML alias that contains itself?); expected plain data"
+        raise ConfigError(msg, [msg]) from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -250,16 +282,32 @@ def parse_config(text: str, where: str = "<config>", base_dir: Path | None = Non
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> SystemConfig:
-    """Load the config at ``path`` (the bundled demo system when None).
+    """Load the config at ``path`` (default: the file ``RCAFLOWS_CONFIG`` names).
 
     The store URL from ``RCAFLOWS_STORE_URL`` overrides the file's ``store.url``.
+
+    Raises:
+        ConfigError: When no path is given and ``RCAFLOWS_CONFIG`` is unset: nothing falls back to the demo.
     """
-    p = Path(path) if path is not None else demo_config_path()
+    path = path if path is not None else os.environ.get(CONFIG_ENV) or None
+    if path is None:
+        msg = (
+            f"no config given: pass --config PATH (or set {CONFIG_ENV}) to a system config YAML; "
+            "`rcaflows demo` runs the bundled demo system"
+        )
+        raise ConfigError(msg, [msg])
+    p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as exc:
         msg = f"{p}: cannot read config: {exc.strerror or exc}"
         raise ConfigError(msg, [msg]) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        msg = f"{p}:{line}: (file): byte 0x{raw[exc.start]:02x} is not UTF-8; expected a UTF-8 text file"
+        raise ConfigError(msg, [msg]) from None
     cfg = parse_config(text, str(p), base_dir=p.parent)
     env_url = os.environ.get(STORE_URL_ENV)
     if env_url:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from rcaflows.demo.config import DEFAULT_SCENARIO, bundled_config_path, demo_config, write_demo_config
 from rcaflows.demo.scenarios import SCENARIOS, ChangeSpec, FaultTruth, MetricEffect, Part, Scenario, Truth
 from rcaflows.demo.simulator import DEMO_END, SimulatedWorld, simulate
 
 __all__ = [
+    "DEFAULT_SCENARIO",
     "DEMO_END",
     "SCENARIOS",
     "ChangeSpec",
@@ -15,5 +17,8 @@ __all__ = [
     "Scenario",
     "SimulatedWorld",
     "Truth",
+    "bundled_config_path",
+    "demo_config",
     "simulate",
+    "write_demo_config",
 ]

@@ -218,8 +218,8 @@ def export_demo_world(
     ``scenario=<name>``), the predictions and batches from Parquet, the changes from a JSON-lines
     log; its lineage is built from the OpenLineage events.
     """
-    from rcaflows.config import demo_config_path, load_config
     from rcaflows.demo import simulate
+    from rcaflows.demo.config import bundled_config_path, demo_config
     from rcaflows.sources.openlineage import from_lineage_config, load_openlineage, to_lineage_config, write_events
 
     world = simulate(scenario, seed=seed)
@@ -227,7 +227,7 @@ def export_demo_world(
     out = directory / scenario
     out.mkdir(parents=True, exist_ok=True)
     om = write_openmetrics(data.metrics, out / "metrics.om", {"scenario": scenario})
-    cfg = load_config()
+    cfg = demo_config()
     sources: list[dict[str, Any]] = [
         {
             "name": "prometheus",
@@ -267,7 +267,7 @@ def export_demo_world(
     doc["system"]["name"] = f"{cfg.system.name}/{scenario}"
     doc["sources"] = sources
     # the file's store, not one an RCAFLOWS_STORE_URL of this process put there
-    doc["store"] = (yaml.safe_load(demo_config_path().read_text()) or {}).get("store", {})
+    doc["store"] = (yaml.safe_load(bundled_config_path().read_text()) or {}).get("store", {})
     doc["lineage"] = lineage.model_dump(mode="json", exclude_none=True)
     config = out / "system.yaml"
     config.write_text(

@@ -225,7 +225,9 @@ def _background_rows(grid: _Grid, seed: int) -> _Rows:
 @lru_cache(maxsize=1)
 def _config_facts() -> tuple[tuple[tuple[str, str, MetricKind], ...], timedelta, tuple[str, ...]]:
     """Return the demo config's metrics, label delay and model features."""
-    cfg = load_config()
+    from rcaflows.demo.config import bundled_config_path
+
+    cfg = load_config(bundled_config_path())
     metrics = tuple((m.component, m.name, m.kind) for m in cfg.metrics)
     model = cfg.model
     delay = model.label_delay if model is not None else timedelta(minutes=15)

@@ -2,7 +2,8 @@
 
 ``run_detection(config, window)`` runs every registered detector and returns a
 :class:`DetectionReport`; ``group_checks(report.checks, config)`` turns its failing checks into
-:class:`IncidentCandidate` objects, one per connected group of components within an incident type.
+:class:`IncidentCandidate` objects, one per fault: failing checks of any type on connected
+components that start close together in time, with a primary type and related signals.
 """
 
 from __future__ import annotations

@@ -378,12 +378,3 @@ def merge_reports(config: SystemConfig, window: Window, parts: list[DetectionRep
     report.checks, report.fdr_tested, report.fdr_demoted = fdr.checks, fdr.tested, fdr.demoted
     return report
 
-
-def run_detection_sharded(config: SystemConfig, window: Window, shards: int) -> DetectionReport:
-    """Run the scan in ``shards`` metric shards plus one whole-frame pass, in this process, and merge.
-
-    The same result as :func:`run_detection`; ``flows.scaleout`` runs the parts as tasks instead.
-    """
-    parts = [run_detection(c, w, metric_detectors(), control_fdr=False) for c, w in shard_scan(config, window, shards)]
-    parts.append(run_detection(config, window, whole_frame_detectors(), control_fdr=False))
-    return merge_reports(config, window, parts)

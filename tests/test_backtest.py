@@ -1,4 +1,4 @@
-"""Backtest: hourly replay of detection on the demo world, in a scratch store."""
+"""Backtest: hourly replay of the detection pipeline on the demo world, in a scratch store."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from rcaflows.config import load_config
+from rcaflows.backtest import backtest, hour_ends
 from rcaflows.config.models import SystemConfig
-from rcaflows.demo import DEMO_END
-from rcaflows.detection.backtest import backtest, hour_ends, scenario_config
+from rcaflows.demo import DEMO_END, demo_config
 from rcaflows.errors import ConfigError
 
 H = timedelta(hours=1)
 
 
 def _config(scenario: str, tmp_path: Path, **alerting: int) -> SystemConfig:
-    cfg = scenario_config(load_config(), scenario)
+    cfg = demo_config(scenario)
     store = cfg.store.model_copy(update={"url": f"sqlite:///{tmp_path / 'real.db'}"})
     return cfg.model_copy(update={"store": store, "alerting": cfg.alerting.model_copy(update=alerting)})
 
@@ -62,11 +61,3 @@ def test_hour_ends_cover_full_hours_after_start_up_to_end() -> None:
         hour_ends(datetime(2026, 3, 2), t)
     with pytest.raises(ConfigError, match="at most"):
         hour_ends(t, t + timedelta(days=365))
-
-
-def test_scenario_needs_a_demo_source() -> None:
-    cfg = load_config()
-    files = cfg.model_copy(update={"sources": [s.model_copy(update={"kind": "files"}) for s in cfg.sources]})
-    with pytest.raises(ConfigError, match="demo"):
-        scenario_config(files, "deploy_latency")
-    assert scenario_config(cfg, "deploy_latency").system.name.endswith("/deploy_latency")

@@ -1,8 +1,9 @@
 """Replay detection hour by hour over history, against a throw-away store, to tune before paging.
 
 :func:`backtest` runs, for every hour end in ``(start, end]``, exactly what the hourly flow runs
-(load the window from the configured sources, the detectors with FDR control, grouping, then
-silences, inhibition, dedup and the pending rule) with no Prefect and an in-memory SQLite store:
+(:func:`rcaflows.pipeline.detect_and_open`: load the window from the configured sources, the
+detectors with FDR control, grouping, then silences, inhibition, dedup and the pending rule)
+with no Prefect and an in-memory SQLite store:
 nothing touches the real incident store. It counts what would have opened, been deduplicated or
 been held back (per reason), per incident type, per hour and in total.
 """
@@ -16,13 +17,10 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from rcaflows.config.models import SystemConfig
-from rcaflows.data import Window
-from rcaflows.detection.engine import group_checks, run_detection
-from rcaflows.errors import ConfigError, RcaflowsError
+from rcaflows.errors import ConfigError, EmptyWindowError, RcaflowsError
 from rcaflows.incidents import Store
-from rcaflows.sources import load_sources
+from rcaflows.pipeline import detect_and_open
 from rcaflows.timeutil import utc
-from rcaflows.triage.service import handle_candidates
 
 #: Outcomes counted per incident type.
 ACTIONS = ("opened", "deduplicated", "silence", "inhibition", "pending")
@@ -59,21 +57,6 @@ class BacktestResult(BaseModel):
         return {a: dict(sorted(c.items())) for a, c in out.items()}
 
 
-def scenario_config(config: SystemConfig, scenario: str | None) -> SystemConfig:
-    """Return ``config`` with its demo sources switched to ``scenario`` (the flows' rule, without Prefect)."""
-    if scenario is None:
-        return config
-    demo = [s for s in config.sources if s.kind == "demo"]
-    if not demo:
-        raise ConfigError("sources: --scenario needs a source of kind 'demo'")
-    sources = [
-        s.model_copy(update={"options": {**s.options, "scenario": scenario}}) if s.kind == "demo" else s
-        for s in config.sources
-    ]
-    system = config.system.model_copy(update={"name": f"{config.system.name}/{scenario}"})
-    return config.model_copy(update={"sources": sources, "system": system})
-
-
 def hour_ends(start: datetime, end: datetime) -> list[datetime]:
     """Return the hour ends of the replay: every full hour in ``(start, end]``.
 
@@ -97,7 +80,7 @@ def backtest(config: SystemConfig, start: datetime, end: datetime, *, store_url:
     """Replay hourly detection for every hour end in ``(start, end]``.
 
     Args:
-        config: the monitored system (switch demo scenarios with :func:`scenario_config`).
+        config: the monitored system.
         start: replay from (exclusive, floored to the hour).
         end: replay until (inclusive, floored to the hour).
         store_url: the scratch store; the default in-memory SQLite vanishes afterwards.
@@ -114,25 +97,21 @@ def backtest(config: SystemConfig, start: datetime, end: datetime, *, store_url:
 
 
 def _replay_hour(config: SystemConfig, store: Store, at: datetime) -> BacktestHour:
-    current_start = at - config.window.current
     try:
-        data = load_sources(config, current_start - config.window.baseline, at)
+        run = detect_and_open(store, config, at, actor="backtest", origin={"backtest": True})
+    except EmptyWindowError:
+        return BacktestHour(at=at, error="no data from any source")
     except RcaflowsError as exc:
         return BacktestHour(at=at, error=str(exc))
-    if data.is_empty():
-        return BacktestHour(at=at, error="no data from any source")
-    report = run_detection(config, Window.split(data, current_start))
-    candidates = group_checks(report.checks, config)
-    outcome = handle_candidates(store, config, candidates, at, actor="backtest", origin={"backtest": True})
     counts: dict[str, Counter[str]] = {a: Counter() for a in ACTIONS}
-    for o in outcome.incidents:
+    for o in run.outcome.incidents:
         counts[o.action][o.type] += 1
-    for c in outcome.suppressed:
+    for c in run.outcome.suppressed:
         counts[c.reason][c.type] += 1
     return BacktestHour(
         at=at,
-        checks=len(report.checks),
-        failed_checks=len(report.failed),
+        checks=len(run.report.checks),
+        failed_checks=len(run.report.failed),
         counts={a: dict(sorted(c.items())) for a, c in counts.items() if c},
-        error="; ".join(report.errors) or None,
+        error="; ".join(run.report.errors) or None,
     )
