@@ -20,16 +20,8 @@ from rcaflows.errors import ConfigError
 from rcaflows.incidents import Store
 
 
-def resolve_config(config: str | None, scenario: str | None = None) -> SystemConfig:
-    """Load the system config at ``config`` (or ``RCAFLOWS_CONFIG``); a flow never falls back to the demo.
-
-    ``scenario`` is refused: a demo scenario is a config file of its own (``rcaflows.demo.write_demo_config``).
-    """
-    if scenario is not None:
-        raise ConfigError(
-            f"scenario {scenario!r}: scenarios belong to the demo; pass the config file "
-            "rcaflows.demo.write_demo_config() writes for it (`rcaflows demo --scenario NAME` does)"
-        )
+def resolve_config(config: str | None) -> SystemConfig:
+    """Load the system config at ``config`` (or ``RCAFLOWS_CONFIG``); a flow never falls back to the demo."""
     return load_config(config)
 
 

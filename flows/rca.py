@@ -301,7 +301,6 @@ def notify_rca(cfg: SystemConfig, incident_id: int) -> list[dict[str, Any]]:
 def rca(
     incident: Annotated[str | None, Field(pattern=INCIDENT_PATTERN)] = None,
     config: str | None = None,
-    scenario: str | None = None,
     component: Annotated[str | None, Field(min_length=1)] = None,
     metric: Annotated[str | None, Field(min_length=1)] = None,
     start: AwareDatetime | None = None,
@@ -315,20 +314,19 @@ def rca(
     Args:
         incident: incident to investigate, its key (INC-0042) or numeric id; leave empty for an
             ad-hoc RCA of component + metric + end.
-        config: system config YAML path; empty = the config the incident was detected with (or the
-            bundled demo system).
-        scenario: demo scenario, bundled demo config only (e.g. feature_pipeline_nulls).
+        config: system config YAML path; empty = the config the incident was detected with (or
+            ``RCAFLOWS_CONFIG``).
         component: ad-hoc RCA: component of the symptom (e.g. gateway).
         metric: ad-hoc RCA: metric of the symptom (e.g. latency_p99_ms); must be in the data.
         start: ad-hoc RCA: window start, UTC (default: end minus the configured lookback).
         end: ad-hoc RCA: window end, UTC, i.e. when the symptom was detected.
     """
     log = get_run_logger()
-    cfg = resolve_config(config, scenario)
+    cfg = resolve_config(config)
     plan = plan_rca(cfg, incident, component, metric, start, end)
-    if incident is not None and config is None and scenario is None and plan.origin:
-        # Reload with the config and scenario the incident was detected with.
-        cfg = resolve_config(plan.origin.get("config"), plan.origin.get("scenario"))
+    if incident is not None and config is None and plan.origin.get("config"):
+        # Reload with the config the incident was detected with.
+        cfg = resolve_config(plan.origin.get("config"))
     data = load_window(cfg, plan.start, plan.end)
     ctx = RcaContext.build(cfg, data, plan.symptom, checks=plan.checks)
     if plan.incident_id is None:  # an incident's symptom may be a feature or a check, not a metric series
@@ -337,7 +335,6 @@ def rca(
     params = {
         "incident": incident,
         "config": config,
-        "scenario": scenario,
         "component": component,
         "metric": metric,
         "start": plan.start.isoformat(),

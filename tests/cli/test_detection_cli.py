@@ -123,7 +123,7 @@ def test_silence_add_refuses_bad_input(tmp_path: Path, args: list[str], message:
     assert res.exit_code == 2 and message in res.output, res.output
 
 
-def test_backtest_json_counts_inhibited_and_opened_incidents_without_touching_the_store(
+def test_backtest_json_counts_one_incident_for_the_fault_without_touching_the_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the demo config's store is a relative SQLite path
@@ -138,8 +138,10 @@ def test_backtest_json_counts_inhibited_and_opened_incidents_without_touching_th
     doc = json.loads(res.output)
     (hour,) = doc["hours"]
     assert hour["at"].startswith("2026-03-02T12:00:00") and hour["failed_checks"] > 0
-    assert doc["totals"]["opened"].get("data_quality") == 1
-    assert doc["totals"]["inhibition"] == {"quality_degradation": 1}
+    # one fault, one incident: the model-quality and security signals downstream of the schema change
+    # are related signals of the data-quality incident, not incidents (nor inhibited candidates) of their own
+    assert doc["totals"]["opened"] == {"data_quality": 1}
+    assert doc["totals"]["inhibition"] == {}
     assert list(tmp_path.iterdir()) == []  # no store file was created
 
 

@@ -11,12 +11,12 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import typer
 import yaml
+from cli_helpers import open_incident
 from click.testing import CliRunner as ClickRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -26,8 +26,6 @@ from typer.testing import Result
 from rcaflows import cli
 from rcaflows.cli import app
 from rcaflows.config import demo_config_path
-from rcaflows.incidents import NewIncident, Store, open_or_touch
-from rcaflows.timeutil import now_utc
 
 DEMO = str(demo_config_path())
 COMMAND = typer.main.get_command(app)  # built once: typer rebuilds it (~0.4 s) on every CliRunner.invoke(app)
@@ -52,26 +50,6 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 def url() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="rcaflows-fuzz-") as d:
         yield f"sqlite:///{Path(d) / 'i.db'}"
-
-
-def _incident(url: str, component: str = "gateway", title: str = "latency up") -> str:
-    with Store.from_url(url).session() as s:
-        inc, _ = open_or_touch(
-            s,
-            NewIncident(
-                system="fraud-scoring",
-                type="performance_availability",
-                subtype="latency",
-                component=component,
-                title=title,
-                severity="high",
-                priority="P2",
-                team="sre",
-                fingerprint=f"fp-{len(component)}-{hash(component)}",
-                detected_at=now_utc() - timedelta(hours=1),
-            ),
-        )
-        return inc.key
 
 
 def clean(res: Result, allowed: tuple[int, ...] = (0, 1, 2)) -> Result:
@@ -135,7 +113,7 @@ def test_an_argument_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
     ],
 )
 def test_huge_durations_and_extreme_times_are_clear_errors(url: str, args: tuple[str, ...]) -> None:
-    key = _incident(url)
+    key = open_incident(url, title="latency up", triage=False)
     res = run(*(a.format(key=key) for a in args), "--store", url)
     assert res.exit_code == 2 and "error:" in res.output
 
@@ -148,7 +126,7 @@ def test_huge_durations_and_extreme_times_are_clear_errors(url: str, args: tuple
 @example(text="see [/] here", actor="user:[red]x")  # the reports, always tried
 @example(text="x" * 6000, actor="")
 def test_fuzz_free_text_notes_and_actors(url: str, text: str, actor: str) -> None:
-    key = _incident(url)
+    key = open_incident(url, title="latency up", triage=False)
     res = run("incidents", "note", key, text, "--as", actor or "user:x", "--store", url)
     if res.exit_code == 0:
         shown = run("incidents", "show", key, "--store", url)
@@ -161,7 +139,7 @@ def test_fuzz_free_text_notes_and_actors(url: str, text: str, actor: str) -> Non
 @example(component="scoring[/]api", title="[red]dep")
 @example(component="c" * 300, title="t" * 900)
 def test_fuzz_names_and_titles_from_the_data(url: str, component: str, title: str) -> None:
-    key = _incident(url, component, title)
+    key = open_incident(url, component=component, title=title, triage=False)
     for args in (
         ("incidents", "show", key),
         ("incidents", "list", "--limit", "3"),
@@ -196,7 +174,7 @@ def test_fuzz_silences(url: str, reason: str, component: str | None, duration: s
     duration=st.one_of(free_text, st.sampled_from(["30m", "0m", "1e400d", "7d"])),
 )
 def test_fuzz_incident_references_times_and_durations(url: str, ref: str, at: str | None, duration: str) -> None:
-    _incident(url)
+    open_incident(url, title="latency up", triage=False)
     at_args = ["--at", at] if at is not None else []
     run("incidents", "show", ref, "--store", url)
     run("incidents", "ack", ref, "--expires", duration, *at_args, "--store", url)

@@ -3,19 +3,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cli_helpers import open_incident
 from rich.console import Console
 from typer.testing import CliRunner
 
 from rcaflows import cli
 from rcaflows.cli import app
 from rcaflows.config import load_config
-from rcaflows.incidents import NewIncident, Store, events, get_incident, open_or_touch
-from rcaflows.incidents import triage as triage_incident
-from rcaflows.timeutil import now_utc
+from rcaflows.incidents import Store, events, get_incident
 from rcaflows.triage.escalation import plan_escalation
 
 runner = CliRunner()
@@ -34,27 +33,16 @@ def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _open(url: str, fp: str, component: str = "gateway", at: datetime | None = None) -> str:
-    store = Store.from_url(url)
-    with store.session() as s:
-        inc, _ = open_or_touch(
-            s,
-            NewIncident(
-                system="fraud-scoring",
-                type="performance_availability",
-                subtype="latency",
-                component=component,
-                title=f"latency on {component}",
-                severity="critical",
-                priority="P1",
-                team="sre",
-                fingerprint=fp,
-                detected_at=at or now_utc() - timedelta(hours=1),
-                details={"components": [component]},
-            ),
-        )
-        triage_incident(s, inc, "critical", "P1", "sre", "detection")
-        plan_escalation(s, inc, load_config(), "standard", teams_involved=["sre"])
-        return inc.key
+    """Open a critical incident with a planned standard escalation; return its key."""
+    return open_incident(
+        url,
+        component=component,
+        severity="critical",
+        priority="P1",
+        fingerprint=fp,
+        detected_at=at,
+        then=lambda s, inc: plan_escalation(s, inc, load_config(), "standard", teams_involved=["sre"]),
+    )
 
 
 def _run(*args: str) -> tuple[int, str]:

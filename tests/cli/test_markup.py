@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cli_helpers import open_incident
 from rich.console import Console
 from typer.testing import CliRunner
 
 from rcaflows import cli
 from rcaflows.cli import app
 from rcaflows.config import demo_config_path
-from rcaflows.incidents import NewIncident, Store, open_or_touch
-from rcaflows.incidents import triage as triage_incident
-from rcaflows.timeutil import now_utc
 
 runner = CliRunner()
 
@@ -31,26 +28,6 @@ def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return f"sqlite:///{tmp_path / 'i.db'}"
 
 
-def _open(url: str, component: str, title: str, team: str = "sre") -> str:
-    with Store.from_url(url).session() as s:
-        inc, _ = open_or_touch(
-            s,
-            NewIncident(
-                system="fraud-scoring",
-                type="performance_availability",
-                subtype="latency",
-                component=component,
-                title=title,
-                severity="high",
-                priority="P2",
-                team=team,
-                detected_at=now_utc() - timedelta(hours=1),
-            ),
-        )
-        triage_incident(s, inc, "high", "P2", team, "detection")
-        return inc.key
-
-
 def _ok(*args: str) -> str:
     res = runner.invoke(app, list(args))
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
@@ -59,7 +36,7 @@ def _ok(*args: str) -> str:
 
 
 def test_names_notes_and_titles_with_markup_are_printed_verbatim(url: str) -> None:
-    key = _open(url, "scoring[/]api", "[red]dep[/red] latency [bold]up")
+    key = open_incident(url, component="scoring[/]api", title="[red]dep[/red] latency [bold]up")
     _ok("incidents", "note", key, "see [/] here", "--as", "user:[/]mallory", "--store", url)
     shown = _ok("incidents", "show", key, "--store", url)
     assert "see [/] here" in shown and "[red]dep[/red] latency [bold]up" in shown and "user:[/]mallory" in shown
