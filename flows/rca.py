@@ -34,6 +34,7 @@ from rcaflows.incidents import (
     start_rca_run,
     transition,
 )
+from rcaflows.pipeline import investigation
 from rcaflows.rca import PHASES, RcaContext, synthesize
 from rcaflows.rca.models import PhaseName, PhaseResult, PhaseStatus, RcaResult
 from rcaflows.rca.service import RcaPlan, inputs_fingerprint, plan_for_incident, plan_for_metric
@@ -328,7 +329,7 @@ def rca(
         # Reload with the config the incident was detected with.
         cfg = resolve_config(plan.origin.get("config"))
     data = load_window(cfg, plan.start, plan.end)
-    ctx = RcaContext.build(cfg, data, plan.symptom, checks=plan.checks)
+    ctx = investigation(cfg, plan, data)
     if plan.incident_id is None:  # an incident's symptom may be a feature or a check, not a metric series
         require_symptom_data(ctx)
     fingerprint = inputs_fingerprint(plan, cfg, data)

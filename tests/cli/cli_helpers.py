@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ def open_incident(
     fingerprint: str | None = None,
     detected_at: datetime | None = None,
     triage: bool = True,
-    then: Any = None,
+    then: Callable[[Any, Incident], object] | None = None,
 ) -> str:
     """Open a latency incident on ``component`` (triaged unless ``triage=False``) and return its key.
 

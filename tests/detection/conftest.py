@@ -7,8 +7,10 @@ expectations and drift checks read. Tests inject their own faults into copies of
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ import pytest
 from rcaflows.config import load_config
 from rcaflows.config.models import MetricKind, SystemConfig
 from rcaflows.data import MonitoringData, Window
+from rcaflows.incidents import Store
 
 END = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 CURRENT = END - timedelta(hours=1)
@@ -43,15 +46,35 @@ def config() -> SystemConfig:
     return load_config()
 
 
-def _metrics(config: SystemConfig, rng: np.random.Generator) -> pd.DataFrame:
+def metric_frame(
+    config: SystemConfig,
+    rng: np.random.Generator,
+    *,
+    faults: dict[tuple[str, str], tuple[datetime, float]] | None = None,
+    levels: dict[MetricKind, float] | None = None,
+) -> pd.DataFrame:
+    """Return 25 h of seeded minute samples of every declared metric (``faults``: (onset, factor) steps)."""
     ts = pd.date_range(START, END, freq="1min", inclusive="left")
+    level_of = {**_LEVEL, **(levels or {})}
     frames = []
     for spec in config.metrics:
-        level = _LEVEL[spec.kind]
+        level = level_of[spec.kind]
         noise = 0.05 if spec.kind in _RATES else 0.03 * level
         v = np.maximum(level + rng.normal(0, noise, len(ts)), 0)
+        onset, factor = (faults or {}).get((spec.component, spec.name), (None, 1.0))
+        if onset is not None:
+            v = np.where(ts >= onset, v * factor, v)
         frames.append(pd.DataFrame({"timestamp": ts, "component": spec.component, "metric": spec.name, "value": v}))
     return pd.concat(frames, ignore_index=True).sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """Return an empty SQLite incident store in the test's directory."""
+    s = Store(f"sqlite:///{tmp_path / 'incidents.db'}")
+    s.create_all()
+    yield s
+    s.dispose()
 
 
 def _predictions(config: SystemConfig, rng: np.random.Generator, per_min: int = 20) -> pd.DataFrame:
@@ -115,7 +138,7 @@ def make_data(config: SystemConfig, seed: int = 0) -> MonitoringData:
     return MonitoringData(
         start=START,
         end=END,
-        metrics=_metrics(config, rng),
+        metrics=metric_frame(config, rng),
         predictions=preds,
         batches=_batches(preds, config, rng),
     )

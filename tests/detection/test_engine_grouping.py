@@ -6,11 +6,7 @@ and the audit log) on a real SQLite store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from rcaflows.config.models import SystemConfig
 from rcaflows.detection import CheckResult, IncidentCandidate, group_checks
@@ -140,14 +136,6 @@ def test_the_earliest_root_leads_when_two_members_have_no_upstream_mate(config: 
 
 
 # ------------------------------------------------------------------- the incident path keeps working
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'incidents.db'}")
-    s.create_all()
-    yield s
-    s.dispose()
 
 
 def test_a_grouped_fault_opens_one_incident_and_dedups_the_next_hour(store: Store, config: SystemConfig) -> None:

@@ -6,14 +6,14 @@ fault travels along), so a hard-coded demo name anywhere in the engine fails the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import END, metric_frame
 from rcaflows import pipeline
 from rcaflows.backtest import backtest
 from rcaflows.config import load_config
@@ -23,24 +23,8 @@ from rcaflows.incidents import Store
 from rcaflows.vocab import CheckStatus, IncidentType
 
 OTHER_SYSTEM = Path(__file__).parents[1] / "fixtures" / "other_system.yaml"
-END = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 ONSET = END - timedelta(minutes=30)
 PERF = IncidentType.PERFORMANCE_AVAILABILITY
-
-_LEVEL = {
-    MetricKind.LATENCY: 100.0,
-    MetricKind.ERROR_RATE: 0.3,
-    MetricKind.THROUGHPUT: 600.0,
-    MetricKind.CPU: 40.0,
-    MetricKind.MEMORY: 50.0,
-    MetricKind.NULL_RATE: 0.5,
-    MetricKind.ROW_COUNT: 1000.0,
-    MetricKind.FRESHNESS: 60.0,
-    MetricKind.TIMEOUT_RATE: 0.2,
-    MetricKind.OTHER: 80.0,
-}
-_RATES = {MetricKind.ERROR_RATE, MetricKind.NULL_RATE, MetricKind.TIMEOUT_RATE}
-
 
 def _systems() -> dict[str, SystemConfig]:
     return {"demo": demo_config(), "search-ranking": load_config(OTHER_SYSTEM)}
@@ -73,17 +57,7 @@ def metrics(
     cfg: SystemConfig, seed: int = 3, faults: dict[tuple[str, str], tuple[datetime, float]] | None = None
 ) -> pd.DataFrame:
     """Return 25 h of seeded minute samples of every declared metric, with ``faults`` as (onset, factor) steps."""
-    rng = np.random.default_rng(seed)
-    ts = pd.date_range(END - timedelta(hours=25), END, freq="1min", inclusive="left")
-    frames = []
-    for spec in cfg.metrics:
-        level = _LEVEL[spec.kind]
-        v = np.maximum(level + rng.normal(0, 0.05 if spec.kind in _RATES else 0.03 * level, len(ts)), 0)
-        onset, factor = (faults or {}).get((spec.component, spec.name), (None, 1.0))
-        if onset is not None:
-            v = np.where(ts >= onset, v * factor, v)
-        frames.append(pd.DataFrame({"timestamp": ts, "component": spec.component, "metric": spec.name, "value": v}))
-    return pd.concat(frames, ignore_index=True).sort_values("timestamp", kind="stable", ignore_index=True)
+    return metric_frame(cfg, np.random.default_rng(seed), faults=faults, levels={MetricKind.OTHER: 80.0})
 
 
 def cascade(cfg: SystemConfig) -> dict[tuple[str, str], tuple[datetime, float]]:
@@ -103,14 +77,6 @@ def on_files(cfg: SystemConfig, frame: pd.DataFrame, directory: Path) -> SystemC
             "store": cfg.store.model_copy(update={"url": f"sqlite:///{directory / 'incidents.db'}"}),
         }
     )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'incidents.db'}")
-    s.create_all()
-    yield s
-    s.dispose()
 
 
 def test_normal_operation_fails_no_check(system: SystemConfig, tmp_path: Path) -> None:

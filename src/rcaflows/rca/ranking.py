@@ -449,7 +449,6 @@ def score_matrix(
     *,
     threshold: float = Z_THRESHOLD,
     sustain: int = SUSTAIN,
-    width: int = 1,
     min_effect: float = MIN_EFFECT,
     starts: np.ndarray | None = None,
 ) -> Scores:
@@ -464,16 +463,15 @@ def score_matrix(
         baseline: optional ``Tb x N`` matrix of known-normal data (same columns).
         threshold: robust z that counts as anomalous.
         sustain: samples the z must stay beyond ``threshold`` to mark an onset.
-        width: rolling-mean width used before scoring.
         min_effect: relative change of the baseline median below which the z is scaled down
             proportionally (0 disables it).
         starts: optional first anomalous row of every column (each at most ``split``, see
             :func:`continuing_starts`): a column's reference then ends, and its anomalous period
             begins, at its own start.
     """
-    sm = ffill(smooth(values, width)) if width > 1 else ffill(values)
+    sm = ffill(values)  # unsmoothed: a 5-minute series with three points after the incident keeps its peak
     pre = sm[:split]
-    base = (ffill(smooth(baseline, width)) if width > 1 else ffill(baseline)) if baseline is not None else pre
+    base = ffill(baseline) if baseline is not None else pre
     n_cols = values.shape[1]
     lo = split
     if starts is not None and len(starts) and int(starts.min()) < split:
@@ -545,21 +543,6 @@ def score_matrix(
         share_ok = count_to_peak >= ONSET_SHARE * length
         ok = beyond & run_ok & share_ok & (rows_idx[:, None] <= peak[None, :])
         first = np.where(ok.any(axis=0), ok.argmax(axis=0), -1)
-        # The centred mean moves a sharp step up to width//2 rows early; move the onset to the
-        # first row in that reach whose unsmoothed value is itself beyond the threshold.
-        raw = ffill(values[:, sel])[lo:]
-        if starts is not None:
-            raw = np.where(np.arange(lo, len(values))[:, None] >= starts[sel][None, :], raw, np.nan)
-        with np.errstate(invalid="ignore"):
-            raw_beyond = np.abs((raw - mean[sel]) / scale[sel]) >= threshold
-        refined = first.copy()
-        settled = first < 0
-        for k in range(width // 2 + 1):
-            idx = np.minimum(first + k, n_cur_rows - 1)
-            hit = ~settled & raw_beyond[idx, np.arange(len(sel))]
-            refined = np.where(hit, idx, refined)
-            settled |= hit
-        first = refined
         ct = times[lo:].to_numpy(dtype="datetime64[ns]")
         valid = first >= 0
         onset[sel[valid]] = ct[first[valid]]
@@ -850,30 +833,8 @@ def _component_arrays(sc: Scores) -> dict[str, Any]:
     }
 
 
-def component_table(sc: Scores) -> pd.DataFrame:
-    """Return one row per component: its most deviating series, its onset and its evidence."""
-    if not sc.keys:
-        return pd.DataFrame(columns=["component", "metric", "z", "onset", "n_anomalous", "others", "evidence"])
-    arr = _component_arrays(sc)
-    arr["onset"] = pd.to_datetime(arr["onset"], utc=True)
-    return pd.DataFrame(arr)
-
-
-def component_evidence(sc: Scores) -> pd.Series:
-    """Return each component's evidence: the sum over its series of ``z / (z + Z_EVIDENCE)``."""
-    if not sc.keys:
-        return pd.Series(dtype=float)
-    arr = _component_arrays(sc)
-    return pd.Series(arr["evidence"], index=arr["component"])
-
-
-def caller_support(evidence: pd.Series, topology: nx.DiGraph | None) -> pd.Series:
+def caller_support(comps: np.ndarray, evidence: np.ndarray, topology: nx.DiGraph | None) -> np.ndarray:
     """Return ``CALLER_SUPPORT`` × the evidence of each component's most anomalous direct caller (capped at its own)."""
-    comps = evidence.index.to_numpy(dtype=object)
-    return pd.Series(_caller_support(comps, evidence.to_numpy(dtype=float), topology), index=evidence.index)
-
-
-def _caller_support(comps: np.ndarray, evidence: np.ndarray, topology: nx.DiGraph | None) -> np.ndarray:
     out = np.zeros(len(comps))
     if topology is None or CALLER_SUPPORT == 0:
         return out
@@ -918,7 +879,7 @@ def rank_components(sc: Scores, step: pd.Timedelta, topology: nx.DiGraph | None)
     keep = np.flatnonzero(arr["z"] >= Z_THRESHOLD)
     if not len(keep):
         return []
-    support = _caller_support(arr["component"], arr["evidence"], topology)[keep]
+    support = caller_support(arr["component"], arr["evidence"], topology)[keep]
     cols: dict[str, Any] = {k: (v[keep] if isinstance(v, np.ndarray) else [v[i] for i in keep]) for k, v in arr.items()}
     onset: np.ndarray = cols["onset"]
     known = ~np.isnat(onset)
