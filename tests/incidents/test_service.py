@@ -388,7 +388,9 @@ def test_get_incident_accepts_id_digits_and_key(store: Store, make_new: MakeNew)
     assert key == f"INC-{inc.id:04d}"
 
 
-@pytest.mark.parametrize("ref", ["INC-9999", 9999, 0, -1, "", "abc", "INC-", "INC-12x", True, 1.0, None])
+@pytest.mark.parametrize(
+    "ref", ["INC-9999", 9999, 0, -1, 2**63, "9223372036854775808", "", "abc", "INC-", "INC-12x", True, 1.0, None]
+)
 def test_get_incident_with_a_bad_ref_raises_not_found(store: Store, make_new: MakeNew, ref: object) -> None:
     _open(store, make_new())
     with pytest.raises(NotFoundError), store.session(readonly=True) as s:

@@ -119,6 +119,9 @@ def _where(session: Session) -> str:
     return mask_url(bind.engine.url)
 
 
+_MAX_ID = 2**63 - 1
+
+
 def get_incident(session: Session, ref: int | str | Incident, *, for_update: bool = False) -> Incident:
     """Return the incident ``ref`` names: ``42``, ``"42"`` or ``"INC-0042"``.
 
@@ -139,7 +142,10 @@ def get_incident(session: Session, ref: int | str | Incident, *, for_update: boo
     if incident_id is None:
         raise NotFoundError(f"{ref!r} is not an incident reference; expected e.g. 42, '42' or 'INC-0042'")
     lock = True if for_update and session.get_bind().dialect.name == "postgresql" else None
-    incident = session.get(Incident, incident_id, with_for_update=lock) if incident_id > 0 else None
+    # ids are positive 64-bit integers on every store: a larger number names no incident (and would
+    # overflow the driver's integer parameter)
+    exists = 0 < incident_id <= _MAX_ID
+    incident = session.get(Incident, incident_id, with_for_update=lock) if exists else None
     if incident is None:
         raise NotFoundError(f"no incident {ref!r} in {_where(session)}")
     return incident
