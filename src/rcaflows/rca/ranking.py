@@ -19,8 +19,8 @@ the statistical / component phases:
 3. :func:`rank_components` (the one metric ranking: :func:`rank_root_causes` and the RCA flow's
    component phase both use it) sums each component's evidence ``z / (z + Z_EVIDENCE)`` over its
    series (breadth counts, and no single series can dominate), adds ``CALLER_SUPPORT`` of its
-   most anomalous direct caller's evidence when a topology is given (a fault propagates to
-   callers), discounts components that moved later than the first mover they are connected to,
+   direct callers' summed evidence (up to its own) when a topology is given (a fault propagates
+   to every caller), discounts components that moved later than the first mover they are connected to,
    and demotes victims whose dependency moved earlier (``VICTIM_FACTOR``) or with them.
 
 Measured on the 78 real incidents of ``../shared/data/rca`` (``python ../shared/eval/devscore.py rca``):
@@ -70,8 +70,8 @@ MAX_ROWS = 20_000
 SCALE_FLOOR = 0.0
 #: z at which one series gives half of its evidence to its component (evidence = z / (z + Z_EVIDENCE))
 Z_EVIDENCE = 30.0
-#: a component gets this share of its most anomalous direct caller's evidence (up to its own):
-#: a fault propagates to callers, so an anomaly that explains a caller's is better supported
+#: a component gets this share of its anomalous direct callers' summed evidence (up to its own):
+#: a fault propagates to every caller, so an anomaly that explains more callers' is better supported
 CALLER_SUPPORT = 0.5
 #: baseline rows used for the median/IQR (evenly spaced when there are more)
 MAX_BASE = 400
@@ -834,15 +834,20 @@ def _component_arrays(sc: Scores) -> dict[str, Any]:
 
 
 def caller_support(comps: np.ndarray, evidence: np.ndarray, topology: nx.DiGraph | None) -> np.ndarray:
-    """Return ``CALLER_SUPPORT`` × the evidence of each component's most anomalous direct caller (capped at its own)."""
+    """Return ``CALLER_SUPPORT`` × the summed evidence of each component's direct callers (capped at its own).
+
+    Summed rather than the loudest caller's: of two anomalous dependencies behind one loud caller
+    (a service and the load balancer its caller sees it through), the one that also explains its
+    other callers' anomalies is the better supported root.
+    """
     out = np.zeros(len(comps))
     if topology is None or CALLER_SUPPORT == 0:
         return out
     ev = dict(zip(comps.tolist(), evidence.tolist(), strict=True))
     for i, comp in enumerate(comps.tolist()):
         if comp in topology:
-            best = max((ev.get(p, 0.0) for p in topology.predecessors(comp)), default=0.0)
-            out[i] = CALLER_SUPPORT * min(best, ev[comp])
+            callers = sum(ev.get(p, 0.0) for p in topology.predecessors(comp) if p != comp)
+            out[i] = CALLER_SUPPORT * min(callers, ev[comp])
     return out
 
 
@@ -860,7 +865,7 @@ def rank_components(sc: Scores, step: pd.Timedelta, topology: nx.DiGraph | None)
 
     The one metric ranking of rcaflows: :func:`rank_root_causes` returns it, and the ``component``
     phase of the RCA flow turns it into the findings synthesis orders. Each component's score is
-    its summed per-series evidence plus ``CALLER_SUPPORT`` of its most anomalous direct caller's,
+    its summed per-series evidence plus ``CALLER_SUPPORT`` of its direct callers' summed evidence,
     divided by ``1 + late / LATE_STEPS`` (``late``: grid steps beyond ``LATE_TOL`` after the first
     mover it is connected to; a spike that never held counts ``SPIKE_LATE``), times
     ``VICTIM_FACTOR`` when a dependency in ``topology`` moved earlier (:func:`victims`, the one
