@@ -13,7 +13,7 @@ import pytest
 from conftest import END, split
 from rcaflows.config.models import MetricKind, MetricSpec, SystemConfig
 from rcaflows.data import MonitoringData
-from rcaflows.detection import DETECTORS, CheckResult, cause_graph, run_detection
+from rcaflows.detection import DETECTORS, CheckResult, run_detection
 from rcaflows.detection.base import CheckFactory
 from rcaflows.detection.policy import (
     Inhibitor,
@@ -24,6 +24,7 @@ from rcaflows.detection.policy import (
     pending_ready,
 )
 from rcaflows.detection.robust import shift_checks, shift_table
+from rcaflows.graph import system_graph
 from rcaflows.vocab import CheckStatus, IncidentType
 
 PERF = IncidentType.PERFORMANCE_AVAILABILITY
@@ -107,8 +108,8 @@ def test_pending_needs_m_failures_in_the_last_n_runs(history: list[bool], m: int
     assert pending_ready(history, m, n) is ready
 
 
-def test_inhibition_follows_the_cause_graph_downstream_only(config: SystemConfig) -> None:
-    g = cause_graph(config)
+def test_inhibition_follows_the_component_graph_downstream_only(config: SystemConfig) -> None:
+    g = system_graph(config).components
     dq = Inhibitor("INC-0001", "data_quality", "null_rate", ("merchant_ingest", "etl"))
     assert inhibitor(IncidentType.QUALITY_DEGRADATION, ["fraud_model"], [dq], g) is dq
     assert inhibitor(IncidentType.BIAS_FAIRNESS, ["fraud_model"], [dq], g) is dq

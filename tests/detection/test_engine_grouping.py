@@ -72,7 +72,7 @@ def test_one_fault_across_types_is_one_candidate_with_its_related_signals(config
     (c,) = group_checks(dependency_timeout(), config)
     assert isinstance(c, IncidentCandidate)
     assert (c.incident_type, c.component, c.subtype) == (DEP, "geo_api", "timeout_rate")
-    assert c.types == [DEP, PERF, DQ] and c.related_types == [PERF, DQ]
+    assert c.types == [DEP, PERF, DQ]  # the primary type first, then the related ones by onset
     assert {(x.component, x.subtype) for x in c.related} == {
         ("scoring_api", "error_rate"),
         ("gateway", "error_rate"),

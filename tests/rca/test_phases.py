@@ -12,7 +12,6 @@ from rcaflows.config.loader import demo_config_path, load_config
 from rcaflows.data import MonitoringData, empty_changes
 from rcaflows.detection.models import CheckResult
 from rcaflows.rca import PHASES, PhaseName, PhaseStatus, RcaContext, Symptom, estimate_onset, run_phase
-from rcaflows.rca.phases.lineage import column_source
 from rcaflows.vocab import CheckStatus, IncidentType
 
 END = pd.Timestamp("2026-03-02T12:00:00Z")
@@ -216,8 +215,8 @@ def test_lineage_phase_reads_failed_checks() -> None:
     ctx = context(("fraud_model", "accuracy", IncidentType.QUALITY_DEGRADATION), checks=[chk])
     res = run_phase(PHASES[PhaseName.LINEAGE], ctx)
     assert res.findings and res.findings[0].component == "merchant_ingest"
-    assert column_source(ctx, "merchant_risk") == "raw_merchants"
-    assert column_source(ctx, "geo_distance_km") == "feature_store"
+    assert ctx.system.column_origin("merchant_risk") == "raw_merchants"
+    assert ctx.system.column_origin("geo_distance_km") == "feature_store"
 
 
 def test_environmental_phase_scores_timing_proximity_and_kind() -> None:
@@ -273,11 +272,14 @@ def test_model_behaviour_skips_without_predictions() -> None:
 
 def test_context_build_and_graphs() -> None:
     ctx = context(LATENCY, p=predictions())
-    assert ctx.topology.has_edge("scoring_api", "geo_api")
+    # every layer points upstream -> downstream (see rcaflows.graph); ``depends`` is the call-direction view
+    assert ctx.system.topology.has_edge("geo_api", "scoring_api")
     assert ctx.lineage.has_edge("raw_merchants", "etl_features")
-    assert ctx.depends.has_edge("feature_store", "etl")  # lineage mapped to components
-    assert ctx.entry_components == ["gateway"]
+    assert ctx.graph.components.has_edge("etl", "feature_store")  # lineage mapped to components
+    assert ctx.depends.has_edge("feature_store", "etl")
+    assert ctx.system.client_entries() == ["gateway"]
     assert {"client:c1", "client:c2", "client:c3"} <= set(ctx.clients)
+    assert ctx.graph.components.has_edge("client:c1", "gateway")
     assert ctx.depends.has_edge("gateway", "client:c1")
-    assert ctx.lineage_node_of("gateway") == "scoring_api"
+    assert ctx.system.lineage_node_of("gateway") == "scoring_api"
     assert ctx.config.rca.lookback == timedelta(hours=6)

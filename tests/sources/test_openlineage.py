@@ -7,9 +7,10 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from rcaflows.config import lineage_graph, load_config
+from rcaflows.config import load_config
 from rcaflows.config.models import LineageConfig, LineageNode
 from rcaflows.errors import DataError
+from rcaflows.graph import system_graph
 from rcaflows.sources.openlineage import (
     from_lineage_config,
     load_openlineage,
@@ -31,8 +32,8 @@ def plain(g: nx.DiGraph) -> tuple[dict, list]:
 def test_bundled_openlineage_events_give_the_demo_lineage() -> None:
     ol = load_openlineage(DEMO_EVENTS)
     assert ol.warnings == []
-    from_events = lineage_graph(CFG.model_copy(update={"lineage": to_lineage_config(ol.graph)}))
-    assert plain(from_events) == plain(lineage_graph(CFG))
+    from_events = system_graph(CFG.model_copy(update={"lineage": to_lineage_config(ol.graph)})).lineage
+    assert plain(from_events) == plain(system_graph(CFG).lineage)
 
 
 def test_facets_are_node_attributes(tmp_path: Path) -> None:

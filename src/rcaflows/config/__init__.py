@@ -6,10 +6,8 @@ from rcaflows.config.loader import (
     STORE_URL_ENV,
     config_fingerprint,
     demo_config_path,
-    lineage_graph,
     load_config,
     parse_config,
-    topology_graph,
 )
 from rcaflows.config.models import SystemConfig
 
@@ -18,8 +16,6 @@ __all__ = [
     "SystemConfig",
     "config_fingerprint",
     "demo_config_path",
-    "lineage_graph",
     "load_config",
     "parse_config",
-    "topology_graph",
 ]

@@ -13,7 +13,6 @@ from rcaflows.detection.engine import (
     TITLES,
     DetectionReport,
     IncidentCandidate,
-    cause_graph,
     group_checks,
     run_detection,
 )
@@ -29,7 +28,6 @@ __all__ = [
     "DetectionReport",
     "Detector",
     "IncidentCandidate",
-    "cause_graph",
     "change_points",
     "detect_drift",
     "group_checks",

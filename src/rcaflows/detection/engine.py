@@ -8,20 +8,19 @@ import zlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from rcaflows.config import lineage_graph, topology_graph
 from rcaflows.config.models import SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection import detectors as _detectors  # noqa: F401  (registers the six detectors)
 from rcaflows.detection.base import DETECTORS, Detector, detector_settings
 from rcaflows.detection.models import CheckResult
 from rcaflows.detection.policy import apply_fdr
+from rcaflows.graph import SystemGraph, is_client, system_graph
 from rcaflows.vocab import CheckStatus, IncidentType
 
 #: Readable name of a failure per subtype, used in candidate titles.
@@ -110,11 +109,6 @@ class IncidentCandidate(BaseModel):
         """Return the member checks of another incident type than the primary one."""
         return [c for c in self.checks if c.incident_type != self.incident_type]
 
-    @property
-    def related_types(self) -> list[IncidentType]:
-        """Return the member incident types besides the primary one."""
-        return [t for t in self.types if t != self.incident_type]
-
 
 def run_detection(
     config: SystemConfig,
@@ -153,42 +147,6 @@ def run_detection(
     return report
 
 
-def cause_graph(config: SystemConfig) -> nx.DiGraph:
-    """Return components with an edge upstream -> downstream (dependency -> caller, data source -> reader)."""
-    g = nx.DiGraph()
-    topo = topology_graph(config)
-    g.add_nodes_from(topo.nodes)
-    g.add_edges_from((v, u) for u, v in topo.edges)  # u depends on v: v is upstream
-    lin = lineage_graph(config)
-    comp = {n: d.get("component") for n, d in lin.nodes(data=True)}
-    for u, v in lin.edges:
-        cu, cv = comp.get(u), comp.get(v)
-        if cu and cv and cu != cv:
-            g.add_edge(cu, cv)
-    return g
-
-
-CLIENT_PREFIX = "client:"
-
-
-def _attach_clients(cg: nx.DiGraph, config: SystemConfig, clients: set[str]) -> None:
-    """Put calling clients upstream of the serving path: the model and the entry points that reach it.
-
-    A client seen in the prediction log sends its requests through an entry point (a component no
-    one depends on) down to the model, so a query flood groups with the traffic surge at the
-    gateway and the odd inputs at the model, and the client is the group's most upstream member.
-    """
-    if not clients or config.model is None or config.model.component not in cg:
-        return
-    model = config.model.component
-    serving = nx.ancestors(cg.reverse(copy=False), model)  # components whose calls reach the model
-    entries = [n for n in serving if cg.out_degree(n) == 0 or not (set(cg.successors(n)) & serving)]
-    for client in clients:
-        cg.add_edge(client, model)
-        for e in entries:
-            cg.add_edge(client, e)
-
-
 #: Incident types in cause-ward order: on one component, a data or dependency failure explains a
 #: service one, and a service failure or a group gap explains a model-quality drop, not the reverse.
 CAUSE_ORDER: tuple[IncidentType, ...] = (
@@ -207,13 +165,14 @@ def group_checks(
 ) -> list[IncidentCandidate]:
     """Group failing checks of every incident type into one candidate per fault.
 
-    Two failing checks are linked when their components are the same or adjacent in the cause
-    graph (topology ``depends_on`` or lineage, a ``client:<id>`` being adjacent to the model and
-    to the entry points that call it) **and** their onsets lie at most ``window`` apart (default
-    ``alerting.group_window``); a candidate is a connected set of links, so one fault's data,
-    dependency, service and model signals become one incident (PagerDuty's alert grouping,
-    Alertmanager's ``group_by`` with the graph as the label), while two faults stay apart when
-    they touch disjoint components or start further apart. A check without an onset joins the
+    Two failing checks are linked when their components are the same or adjacent in the
+    component layer of the system graph (topology ``depends_on`` or lineage, a ``client:<id>``
+    being adjacent to the model and to the entry services, see :mod:`rcaflows.graph`) **and**
+    their onsets lie at most ``window`` apart (default ``alerting.group_window``); a candidate
+    is a connected set of links, so one fault's data, dependency, service and model signals
+    become one incident (PagerDuty's alert grouping, Alertmanager's ``group_by`` with the graph
+    as the label), while two faults stay apart when they touch disjoint components or start
+    further apart. A check without an onset joins the
     strongest timed check on its own component, else on an adjacent one, and never bridges two
     groups; checks of one type on one component always go together (they share a fingerprint).
 
@@ -225,25 +184,23 @@ def group_checks(
     failed = [c for c in checks if c.status == CheckStatus.FAIL]
     if not failed:
         return []
-    cg = cause_graph(config)
-    _attach_clients(cg, config, {c.component for c in failed if c.component.startswith(CLIENT_PREFIX)})
+    graph = system_graph(config).with_clients(c.component for c in failed if is_client(c.component))
     gap = window if window is not None else config.alerting.group_window
-    labels = _link_groups(failed, cg.to_undirected(), gap)
+    labels = _link_groups(failed, graph, gap)
     out = [
-        _candidate([c for c, g in zip(failed, labels, strict=True) if g == k], cg, config)
+        _candidate([c for c, g in zip(failed, labels, strict=True) if g == k], graph)
         for k in range(int(labels.max()) + 1)
     ]
     out.sort(key=lambda c: (-c.score, c.incident_type, c.component))
     return out
 
 
-def _link_groups(failed: list[CheckResult], near: nx.Graph, gap: timedelta) -> np.ndarray:
+def _link_groups(failed: list[CheckResult], graph: SystemGraph, gap: timedelta) -> np.ndarray:
     """Return a group label per failing check: connected components of the adjacency-and-onset links."""
     comps = sorted({c.component for c in failed})
     index = {name: k for k, name in enumerate(comps)}
     ci = np.array([index[c.component] for c in failed])
-    adj = nx.to_numpy_array(near.subgraph(comps), nodelist=comps, weight=None) > 0
-    adj |= np.eye(len(comps), dtype=bool)
+    adj = graph.adjacency(comps) | np.eye(len(comps), dtype=bool)
     adjacent = adj[np.ix_(ci, ci)]
     timed = np.array([c.onset is not None for c in failed])
     t = np.array([c.onset.timestamp() if c.onset is not None else np.nan for c in failed])
@@ -273,7 +230,7 @@ def _link_groups(failed: list[CheckResult], near: nx.Graph, gap: timedelta) -> n
     return np.asarray(labels)
 
 
-def _candidate(checks: list[CheckResult], cg: nx.DiGraph, config: SystemConfig) -> IncidentCandidate:
+def _candidate(checks: list[CheckResult], graph: SystemGraph) -> IncidentCandidate:
     group = {c.component for c in checks}
     best: dict[str, float] = {}
     first: dict[str, float] = {}
@@ -283,7 +240,7 @@ def _candidate(checks: list[CheckResult], cg: nx.DiGraph, config: SystemConfig) 
         first[c.component] = min(first.get(c.component, math.inf), t)
 
     def upstream_mates(comp: str) -> set[str]:
-        return (nx.ancestors(cg, comp) & group) - {comp} if comp in cg else set()
+        return graph.upstream(comp) & group
 
     roots = [c for c in group if not upstream_mates(c)] or list(group)
     component = min(sorted(roots), key=lambda c: (first[c], -best[c]))
@@ -310,7 +267,7 @@ def _candidate(checks: list[CheckResult], cg: nx.DiGraph, config: SystemConfig) 
         onset=min(onsets) if onsets else None,
         checks=sorted(checks, key=lambda c: -c.score),
         components=ordered,
-        fingerprint=f"{config.system.name}:{itype}:{component}:{top.subtype}",
+        fingerprint=f"{graph.config.system.name}:{itype}:{component}:{top.subtype}",
         types=types,
     )
 

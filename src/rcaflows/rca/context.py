@@ -1,8 +1,9 @@
 """What every RCA phase reads: the config, the data window, the symptom, the graphs and the checks.
 
 :class:`RcaContext` is immutable.  Analyses several phases share (the derived prediction metrics,
-the robust scores of every series, the symptom onset, the dependency graph) are computed lazily
-once per context and cached on it, so phases that run concurrently can each ask for them.
+the robust scores of every series, the symptom onset, the system graph with the window's clients)
+are computed lazily once per context and cached on it, so phases that run concurrently can each
+ask for them.  The config's graph itself is built once per config (:func:`rcaflows.graph.system_graph`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from rcaflows.config.loader import lineage_graph, topology_graph
-from rcaflows.config.models import ComponentKind, MetricKind, SystemConfig
+from rcaflows.config.models import MetricKind, SystemConfig
 from rcaflows.data import MonitoringData, empty_metrics
 from rcaflows.detection.models import CheckResult
+from rcaflows.graph import CLIENT_PREFIX, SystemGraph, is_client, system_graph
 from rcaflows.rca.models import Symptom
 from rcaflows.rca.ranking import Matrix, Scores, align, onset_or_none, score_matrix, score_with_lookback, to_matrix
 from rcaflows.sources.derive import prediction_metrics
@@ -65,8 +66,7 @@ class RcaContext:
         config: the monitored system.
         data: the RCA lookback window, up to the detection time.
         symptom: what alerted.
-        topology: edge ``u -> v`` when u calls or depends on v.
-        lineage: edge ``u -> v`` when data flows from u to v.
+        system: the config's system graph, without clients (see :attr:`graph` for the one with them).
         checks: failed checks from detection (may be empty).
         baseline: known-normal data; when None the data before the symptom's window is used.
     """
@@ -74,8 +74,7 @@ class RcaContext:
     config: SystemConfig
     data: MonitoringData
     symptom: Symptom
-    topology: nx.DiGraph
-    lineage: nx.DiGraph
+    system: SystemGraph
     checks: list[CheckResult] = field(default_factory=list)
     baseline: MonitoringData | None = None
 
@@ -88,13 +87,12 @@ class RcaContext:
         checks: Iterable[CheckResult] = (),
         baseline: MonitoringData | None = None,
     ) -> RcaContext:
-        """Return a context with the topology and lineage graphs built from ``config``."""
+        """Return a context over the (cached) system graph of ``config``."""
         return cls(
             config=config,
             data=data,
             symptom=symptom,
-            topology=topology_graph(config),
-            lineage=lineage_graph(config),
+            system=system_graph(config),
             checks=[c for c in checks if c.failed],
             baseline=baseline,
         )
@@ -173,55 +171,26 @@ class RcaContext:
         if d.empty:
             return []
         comps = pd.unique(d["component"])
-        return sorted(str(c) for c in comps if str(c).startswith("client:"))
+        return sorted(str(c) for c in comps if is_client(str(c)))
 
     @cached_property
-    def entry_components(self) -> list[str]:
-        """Return the components clients call first (services nobody else calls)."""
-        entries = [
-            c.name
-            for c in self.config.components
-            if c.kind == ComponentKind.SERVICE
-            and self.topology.in_degree(c.name) == 0
-            and self.topology.out_degree(c.name) > 0
-        ]
-        if not entries and self.config.model is not None:
-            entries = [self.config.model.component]
-        return entries
+    def graph(self) -> SystemGraph:
+        """Return the system graph with this window's clients attached (edges upstream -> downstream)."""
+        return self.system.with_clients(self.clients)
+
+    @property
+    def lineage(self) -> nx.DiGraph:
+        """Return the lineage layer: edge ``u -> v`` when data flows from u to v."""
+        return self.system.lineage
 
     @cached_property
     def depends(self) -> nx.DiGraph:
-        """Return edge ``u -> v`` when u's health depends on v.
+        """Return the component layer with clients in call direction (``u -> v`` when u depends on v).
 
-        The union of the topology, the lineage mapped to components (data flowing ``a -> b``
-        makes b depend on a) and ``entry -> client:<id>`` for every client.
+        This is the orientation :func:`rcaflows.rca.ranking.rank_components` takes its topology in
+        (as topology files list it); everything else walks :attr:`graph`.
         """
-        g = nx.DiGraph()
-        g.add_nodes_from(self.topology.nodes)
-        g.add_edges_from(self.topology.edges)
-        comp = nx.get_node_attributes(self.lineage, "component")
-        for a, b in self.lineage.edges:
-            ca, cb = comp.get(a), comp.get(b)
-            if ca and cb and ca != cb:
-                g.add_edge(cb, ca)
-        for client in self.clients:
-            for entry in self.entry_components:
-                g.add_edge(entry, client)
-        return g
-
-    def lineage_node_of(self, component: str) -> str | None:
-        """Return the lineage node describing ``component`` (or reached through its dependencies)."""
-        nodes = [n for n, c in self.lineage.nodes(data="component") if c == component]
-        if nodes:
-            order = {"model": 0, "serving": 1, "dataset": 2, "job": 3, "source": 4, "consumer": 5}
-            return sorted(nodes, key=lambda n: order.get(str(self.lineage.nodes[n].get("kind")), 9))[0]
-        if component in self.topology:
-            by_dist = nx.single_source_shortest_path_length(self.topology, component)
-            for dep, _ in sorted(by_dist.items(), key=lambda kv: kv[1]):
-                hits = [n for n, c in self.lineage.nodes(data="component") if c == dep]
-                if hits:
-                    return hits[0]
-        return None
+        return self.graph.components.reverse(copy=False)
 
     def metric_kind(self, component: str, metric: str | None) -> MetricKind:
         """Return the declared kind of a metric, or a guess from its name."""
@@ -238,7 +207,7 @@ class RcaContext:
 
     def component_kind(self, component: str) -> str:
         """Return the kind of a component ('client' for clients, 'unknown' when undeclared)."""
-        if component.startswith("client:"):
+        if is_client(component):
             return "client"
         c = self.config.component(component)
         return str(c.kind) if c is not None else "unknown"
@@ -250,10 +219,10 @@ def _major_clients(derived: pd.DataFrame, ctx: RcaContext) -> pd.DataFrame:
     A client is kept when it sent at least ``MIN_CLIENT_SHARE`` of the requests of the whole
     window or of the detection window; sparse request counts of tiny clients are bursty noise.
     """
-    is_client = derived["component"].str.startswith("client:")
-    if not is_client.any():
+    client_rows = derived["component"].str.startswith(CLIENT_PREFIX)
+    if not client_rows.any():
         return derived
-    cl = derived[is_client]
+    cl = derived[client_rows]
     recent = cl["timestamp"] >= ctx.detected_at - ctx.config.window.current
     share_all = cl.groupby("component")["value"].sum()
     share_recent = cl[recent].groupby("component")["value"].sum()
@@ -262,7 +231,7 @@ def _major_clients(derived: pd.DataFrame, ctx: RcaContext) -> pd.DataFrame:
     keep = set(share_all[share_all >= MIN_CLIENT_SHARE].index) | set(
         share_recent[share_recent >= MIN_CLIENT_SHARE].index
     )
-    return derived[~is_client | derived["component"].isin(keep)].reset_index(drop=True)
+    return derived[~client_rows | derived["component"].isin(keep)].reset_index(drop=True)
 
 
 def _symptom_key(ctx: RcaContext, matrix: Matrix) -> tuple[str, str] | None:

@@ -14,6 +14,7 @@ from rcaflows.config.models import ComponentKind, MetricKind, SystemConfig
 from rcaflows.data import MonitoringData
 from rcaflows.detection.models import CheckResult
 from rcaflows.errors import DataError
+from rcaflows.graph import is_client
 from rcaflows.incidents import Store, get_incident
 from rcaflows.rca.models import Symptom
 from rcaflows.timeutil import utc
@@ -82,7 +83,7 @@ def infer_incident_type(config: SystemConfig, component: str, metric: str) -> In
         return _MODEL_METRIC_TYPES[metric]
     if "gap" in metric:
         return IncidentType.BIAS_FAIRNESS
-    if component.startswith("client:"):
+    if is_client(component):
         return IncidentType.SECURITY_ADVERSARIAL
     spec = config.metric_spec(component, metric)
     comp = config.component(component)

@@ -39,6 +39,7 @@ import pandas as pd
 import yaml
 
 from rcaflows.config.models import MetricKind
+from rcaflows.graph import is_client
 from rcaflows.rca.context import RcaContext
 from rcaflows.rca.models import (
     Finding,
@@ -49,7 +50,6 @@ from rcaflows.rca.models import (
     PhaseStatus,
     RcaResult,
 )
-from rcaflows.rca.phases.lineage import blast_radius
 from rcaflows.rca.ranking import fmt_time
 from rcaflows.timeutil import parse_duration
 
@@ -69,15 +69,14 @@ def relation(ctx: RcaContext, component: str) -> str:
     sym = ctx.symptom.component
     if component == sym:
         return "same"
-    if component.startswith("client:"):
+    if is_client(component):
         return "client"
-    g = ctx.depends
-    if component in g and sym in g and nx.has_path(g, sym, component):
+    if component in ctx.graph.upstream(sym):
         return "dependency"
-    s_node, c_node = ctx.lineage_node_of(sym), ctx.lineage_node_of(component)
+    s_node, c_node = ctx.system.lineage_node_of(sym), ctx.system.lineage_node_of(component)
     if s_node and c_node and c_node in nx.ancestors(ctx.lineage, s_node):
         return "upstream_lineage"
-    if component in g and sym in g and nx.has_path(g, component, sym):
+    if component in ctx.graph.downstream(sym):
         return "caller"
     return "unrelated"
 
@@ -130,7 +129,7 @@ def _next_step(ctx: RcaContext, h: Hypothesis, findings: list[Finding], template
         "description": d.get("description") or (f.metric if f is not None else "") or "the change",
         "time": fmt_time(pd.Timestamp(when)) if when is not None else "the start of the anomalous period",
         "symptom": f"{ctx.symptom.component}/{ctx.symptom.metric}",
-        "node": d.get("node") or ctx.lineage_node_of(h.component) or h.component,
+        "node": d.get("node") or ctx.system.lineage_node_of(h.component) or h.component,
     }
     return tpl.format(**values)
 
@@ -304,7 +303,7 @@ def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
             )
     lineage = next((r for r in ok if r.phase == PhaseName.LINEAGE), None)
     roots = [h.component for h in hyps[:1] if h.status != HypothesisStatus.REFUTED]
-    radius = blast_radius(ctx, [*roots, ctx.symptom.component], causes=roots)
+    radius = ctx.graph.blast_radius([*roots, ctx.symptom.component], causes=roots)
     if lineage is not None and not roots:
         radius = list(lineage.details.get("blast_radius", radius))
     templates = cfg["next_steps"]

@@ -357,7 +357,7 @@ def report_plots(ctx: RcaContext, result: RcaResult) -> list[Plot]:
         )
 
     top = result.top
-    if ctx.topology.number_of_nodes() or ctx.lineage.number_of_nodes():
+    if ctx.system.topology.number_of_nodes() or ctx.lineage.number_of_nodes():
         suspected: list[str] = []
         if top is not None:
             suspected = [top.component]
@@ -370,11 +370,11 @@ def report_plots(ctx: RcaContext, result: RcaResult) -> list[Plot]:
             Plot(
                 caption="Topology and lineage",
                 alt=(
-                    f"Graphs of {ctx.topology.number_of_nodes()} components and {ctx.lineage.number_of_nodes()} "
+                    f"Graphs of {ctx.system.topology.number_of_nodes()} components and {ctx.lineage.number_of_nodes()} "
                     f"lineage nodes; suspected (red): {', '.join(suspected) or 'none'}; "
                     f"alerting (amber): {', '.join(n for n in sym_nodes if n not in suspected) or 'same node'}."
                 ),
-                uri=graph_plot(ctx.topology, ctx.lineage, suspected, sym_nodes),
+                uri=graph_plot(ctx.system.topology.reverse(copy=False), ctx.lineage, suspected, sym_nodes),
             )
         )
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from rcaflows.config.models import ModelConfig
 from rcaflows.data import check_frame, empty_metrics
+from rcaflows.graph import CLIENT_PREFIX
 
 
 def _long(wide: pd.DataFrame, component: str | pd.Series) -> pd.DataFrame:
@@ -106,7 +107,7 @@ def prediction_metrics(predictions: pd.DataFrame, model: ModelConfig, freq: str 
         counts = counts.reindex(full).fillna(0.0) / minutes
         counts.index.name = "timestamp"
         long = counts.stack(future_stack=True).rename("value").reset_index().dropna(subset=["value"])
-        long["component"] = "client:" + long["client"].astype(str)
+        long["component"] = CLIENT_PREFIX + long["client"].astype(str)
         long["metric"] = "requests_per_min"
         out.append(long[["timestamp", "component", "metric", "value"]])
     res = pd.concat(out, ignore_index=True)

@@ -20,6 +20,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from rcaflows.graph import client_node
 from rcaflows.rca.context import RcaContext
 from rcaflows.rca.models import Finding, PhaseName, PhaseResult, PhaseStatus
 from rcaflows.rca.ranking import fmt_num, fmt_time, onset_or_none
@@ -42,15 +43,15 @@ PROXIMATE = 0.8**4
 def proximity(ctx: RcaContext, component: str) -> tuple[float, str]:
     """Return (proximity in [0, 1], readable relation) of ``component`` to the symptom's component."""
     sym = ctx.symptom.component
-    g = ctx.depends
+    g = ctx.graph.components
     if component == sym:
         return 1.0, f"is the symptom's component {sym}"
     if component in g and sym in g:
-        if nx.has_path(g, sym, component):
-            d = nx.shortest_path_length(g, sym, component)
-            return 0.8**d, f"is a dependency of {sym} ({d} hop(s))"
         if nx.has_path(g, component, sym):
             d = nx.shortest_path_length(g, component, sym)
+            return 0.8**d, f"is a dependency of {sym} ({d} hop(s))"
+        if nx.has_path(g, sym, component):
+            d = nx.shortest_path_length(g, sym, component)
             return 0.3 * 0.8**d, f"only calls or consumes {sym} ({d} hop(s))"
         und = g.to_undirected(as_view=True)
         if nx.has_path(und, component, sym):
@@ -143,7 +144,7 @@ class EnvironmentalPhase:
     def _traffic(self, ctx: RcaContext, onset: pd.Timestamp) -> list[Finding]:
         out: list[Finding] = []
         tab = ctx.analysis.table
-        for entry in ctx.entry_components:
+        for entry in ctx.system.client_entries():
             key = (entry, "requests_per_min")
             if key in tab.index:
                 row = tab.loc[key]
@@ -186,7 +187,7 @@ class EnvironmentalPhase:
             out.append(
                 Finding(
                     phase=self.name,
-                    component=f"client:{client}",
+                    component=client_node(str(client)),
                     metric="requests_per_min",
                     kind="client_flood",
                     score=score,

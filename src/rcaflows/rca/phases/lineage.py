@@ -5,8 +5,9 @@ none).  Every upstream node (``nx.ancestors``) is scored by its component's pipe
 (null rate, row count, freshness; shared robust scores) and by failed data-quality checks that
 name it, its component, its columns or a ``details["source_component"]``.  Anomalous nodes get a
 bonus for being further upstream; a node whose anomalous upstream node moved no later is only a
-*carrier* of the problem (score cut).  The downstream walk (``nx.descendants``) gives the blast
-radius: the models, serving endpoints and consumers the problem reaches.
+*carrier* of the problem (score cut).  The downstream walk gives the blast radius
+(:meth:`rcaflows.graph.SystemGraph.blast_radius`): the models, serving endpoints and consumers the
+problem reaches, then the components that depend on them.
 """
 
 from __future__ import annotations
@@ -34,37 +35,6 @@ DATA_NODE_KINDS = {"source", "job", "dataset"}
 CARRIER_FACTOR = 0.4
 
 
-def column_source(ctx: RcaContext, column: str) -> str | None:
-    """Return the most upstream lineage node that lists ``column`` among its columns."""
-    nodes = [n for n, cols in ctx.lineage.nodes(data="columns") if cols and column in cols]
-    if not nodes:
-        return None
-    roots = [n for n in nodes if not any(m in nx.ancestors(ctx.lineage, n) for m in nodes)]
-    return sorted(roots or nodes, key=lambda n: (len(nx.ancestors(ctx.lineage, n)), n))[0]
-
-
-def blast_radius(ctx: RcaContext, components: list[str], causes: list[str] | None = None) -> list[str]:
-    """Return what ``components`` affect: lineage nodes downstream of theirs (models, serving, consumers
-    first), then the components that depend on them in the topology or lineage (all but ``causes``,
-    by default ``components`` themselves)."""
-    starts = {n for c in components if (n := ctx.lineage_node_of(c)) is not None}
-    down: set[str] = set()
-    for n in starts:
-        down |= nx.descendants(ctx.lineage, n)
-    order = {"model": 0, "serving": 1, "consumer": 2, "dataset": 3, "job": 4, "source": 5}
-    nodes = sorted(down, key=lambda n: (order.get(str(ctx.lineage.nodes[n].get("kind")), 9), n))
-    # Components that call or read from them, directly or not, are affected too (a timing-out
-    # dependency takes its callers down even when no lineage node describes it).
-    g = ctx.depends
-    dependents: set[str] = set()
-    for c in components:
-        if c in g:
-            dependents |= nx.ancestors(g, c)
-    covered = {ctx.lineage.nodes[n].get("component") for n in nodes} | set(nodes)
-    covered |= set(components if causes is None else causes)
-    return nodes + sorted(dependents - covered)
-
-
 def _check_hits(ctx: RcaContext, node: str, component: str | None) -> list[Any]:
     cols = set(ctx.lineage.nodes[node].get("columns") or [])
     hits = []
@@ -73,7 +43,7 @@ def _check_hits(ctx: RcaContext, node: str, component: str | None) -> list[Any]:
             continue  # a latency or error check on a dataset's service is not a data problem
         src = chk.details.get("source_component") if chk.details else None
         src_node = chk.details.get("source_node") if chk.details else None
-        col_src = column_source(ctx, chk.metric) if chk.metric and chk.metric in cols else None
+        col_src = ctx.system.column_origin(chk.metric) if chk.metric and chk.metric in cols else None
         if (
             (chk.component in (node, component) and chk.component != ctx.symptom.component)
             or (src is not None and src == component)
@@ -91,7 +61,7 @@ class LineagePhase:
 
     def run(self, ctx: RcaContext) -> PhaseResult:
         """Return one finding per anomalous upstream node."""
-        sym_node = ctx.lineage_node_of(ctx.symptom.component)
+        sym_node = ctx.system.lineage_node_of(ctx.symptom.component)
         if sym_node is None:
             return PhaseResult(
                 phase=self.name,
@@ -186,7 +156,7 @@ class LineagePhase:
             )
         findings.sort(key=lambda f: -f.score)
         roots = [f.component for f in findings if f.kind != "lineage_carrier"][:1]
-        radius = blast_radius(ctx, [*roots, ctx.symptom.component])
+        radius = ctx.graph.blast_radius([*roots, ctx.symptom.component])
         summary = (
             f"most upstream explaining node: {findings[0].details['node']} ({findings[0].component})"
             if findings
