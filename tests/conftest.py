@@ -25,6 +25,14 @@ from collections.abc import Iterator
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def wired() -> None:
+    """Subscribe escalation, notification and post-mortem to the lifecycle events, as the CLI and flows do."""
+    from rcaflows import wiring
+
+    wiring.install()
+
+
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
     """Run the session's flow tests against one Prefect test harness, heartbeat off."""

@@ -82,7 +82,7 @@ def test_due_steps_fire_once_in_order_and_are_audited(store: Store, cfg: SystemC
     assert [p["level"] for p in _escalations(store, iid)] == [0, 1, 2, 3, 4]
 
 
-def test_ack_cancels_levels_atomically_and_nothing_fires_after(
+def test_ack_cancels_levels_after_commit_and_nothing_fires_after(
     store: Store, cfg: SystemConfig, open_planned: Callable
 ) -> None:
     iid = open_planned(severity="critical")
@@ -99,8 +99,12 @@ def test_ack_cancels_levels_atomically_and_nothing_fires_after(
     assert escalate_due(store, cfg, T0 + 100 * H, dispatch=False) == []
     assert {st for _, _, st in _steps(store, iid)} == {"cancelled"}
     with store.session(readonly=True) as s:
-        ack = next(e for e in events(s, iid) if e.payload.get("action") == "acknowledge")
-        assert ack.payload["cancelled_steps"] == 4  # immediate + 3 levels
+        log = events(s, iid)
+    ack = next(e for e in log if e.payload.get("action") == "acknowledge")
+    # The escalation subscriber audits its cancellation at the ack's time, right after the ack's commit.
+    cancel = next(e for e in log if e.kind is EventKind.NOTE and e.payload.get("after") == "acknowledge")
+    assert cancel.actor == "escalation" and cancel.at == ack.at and cancel.id > ack.id
+    assert cancel.payload["cancelled_steps"] == 4  # immediate + 3 levels
 
 
 def test_config_edits_do_not_reach_open_incidents(store: Store, cfg: SystemConfig, open_planned: Callable) -> None:
@@ -211,3 +215,68 @@ def test_ack_racing_the_escalation_run_never_both(
     assert all(
         st.status is StepStatus.CANCELLED for st in steps if st.until == "ack" and st.status is not StepStatus.FIRED
     )
+
+
+def test_reopen_plans_the_snapshot_again_from_the_reopening(
+    store: Store, cfg: SystemConfig, open_planned: Callable
+) -> None:
+    from rcaflows.incidents import reopen
+
+    iid = open_planned(severity="high")
+    with store.session() as s:
+        resolve(s, iid, "user:alice", reason="fixed", at=T0 + 5 * M)
+    assert {st for _, _, st in _steps(store, iid)} == {"cancelled"}
+    with store.session() as s:
+        reopen(s, iid, "user:bob", at=T0 + 2 * H)
+    with store.session(readonly=True) as s:
+        pending = [st for st in steps_of(s, iid) if st.status is StepStatus.PENDING]
+    assert [(st.kind, st.level) for st in pending] == [("level", 1), ("level", 2), ("level", 3), ("management", 4)]
+    assert pending[0].due_at == T0 + 2 * H + 15 * M  # the first level, counted from the reopening
+    fired = escalate_due(store, cfg, T0 + 2 * H + 16 * M, dispatch=False)
+    assert [(f.kind, f.level) for f in fired] == [("level", 1)]
+
+
+def test_an_acknowledged_incident_is_never_paged_even_without_the_subscriber(
+    store: Store, cfg: SystemConfig, open_planned: Callable
+) -> None:
+    """The engine re-reads the incident: the cancellation subscriber is timely, not load-bearing."""
+    from rcaflows import wiring
+    from rcaflows.incidents import Action, transition
+    from rcaflows.incidents.lifecycle_events import bus
+
+    iid = open_planned(severity="critical")
+    bus.unsubscribe("escalation")
+    try:
+        with store.session() as s:
+            acknowledge(s, iid, "user:alice", at=T0 + M)
+        assert {st for _, _, st in _steps(store, iid)} == {"pending"}  # nobody cancelled them
+        with store.session() as s:
+            transition(s, iid, Action.INVESTIGATE, "rca")  # no longer 'acknowledged', still acked
+        fired = escalate_due(store, cfg, T0 + 5 * H, dispatch=False)
+        assert [f.kind for f in fired] == ["management"]  # until=resolve: an ack does not end it
+        with store.session() as s:
+            resolve(s, iid, "user:alice", reason="fixed")
+        assert escalate_due(store, cfg, T0 + 100 * H, dispatch=False) == []
+        # Due steps of a resolved incident are cancelled by the engine itself, not left pending.
+        assert "pending" not in {st for _, _, st in _steps(store, iid)}
+    finally:
+        wiring.install()
+
+
+def test_a_replanned_escalation_pages_again_despite_an_earlier_ack(
+    store: Store, cfg: SystemConfig, open_planned: Callable
+) -> None:
+    """A regression re-plans the escalation: the old ack must not silence the new steps."""
+    from rcaflows.incidents import get_incident, mitigate
+    from rcaflows.triage.escalation import replan_escalation
+
+    iid = open_planned(severity="high")
+    with store.session() as s:
+        acknowledge(s, iid, "user:alice", at=T0 + M)
+    with store.session() as s:
+        mitigate(s, iid, "user:alice", at=T0 + 10 * M)
+    with store.session() as s:
+        replan_escalation(s, get_incident(s, iid), T0 + H)
+    assert state_of(store, iid).details["ack"]["replanned_at"] == (T0 + H).isoformat()
+    fired = escalate_due(store, cfg, T0 + H + 16 * M, dispatch=False)
+    assert [(f.kind, f.level) for f in fired] == [("level", 1)]

@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from rcaflows.errors import RcaflowsError, StoreError
+from rcaflows.incidents.lifecycle_events import publish_committed
 
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -239,6 +240,8 @@ class Store:
                 if isinstance(e, exc.SQLAlchemyError | _UnstorableJSONError) and not isinstance(e, RcaflowsError):
                     raise StoreError(f"incident store {self.masked_url}: {e}") from e
                 raise
+        # Committed and closed: only now do the lifecycle events reach their subscribers (never on a rollback).
+        publish_committed(self, session)
 
     def check_file(self) -> None:
         """Refuse to go on when the SQLite file was deleted or replaced since the store first opened it.

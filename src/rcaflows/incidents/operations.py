@@ -2,8 +2,11 @@
 
 Each operation is one guarded step and one audit event, inside the caller's session (one
 transaction): a state change goes through :func:`~rcaflows.incidents.service.transition` (the
-transition table, which also cancels pending escalation steps on ack/resolve), an operation
-that keeps the state is checked against :data:`~rcaflows.incidents.lifecycle.OPERATIONS`.
+transition table), an operation that keeps the state is checked against
+:data:`~rcaflows.incidents.lifecycle.OPERATIONS` and queues an
+:class:`~rcaflows.incidents.lifecycle_events.IncidentUpdated`. Side effects (cancelling or re-planning
+escalation steps, messages, post-mortems) are the subscribers' (:mod:`rcaflows.wiring`), after
+the commit.
 Concurrent operations on one incident serialize (SQLite ``BEGIN IMMEDIATE``; the version
 counter elsewhere), so they never interleave into a state the audit log cannot explain.
 
@@ -15,7 +18,7 @@ assign          triaged          ``details.assignee`` (and ``team`` when given)
 note            note             nothing but the event
 mitigate        transition       -> mitigated
 resolve         transition       -> resolved with ``resolution`` (:class:`Resolution`)
-reopen          transition       -> triaged; escalation planned again from now
+reopen          transition       -> triaged; escalation planned again from now (subscriber)
 merge           transition, note the duplicate -> resolved (duplicate, ``merged_into``); the
                                  survivor gets a ``merge`` note and the duplicate's count
 snooze          note             an incident-scoped silence (fingerprint) until the expiry;
@@ -33,7 +36,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from rcaflows.errors import StoreError, TransitionError
-from rcaflows.incidents import lifecycle
+from rcaflows.incidents import lifecycle, lifecycle_events
 from rcaflows.incidents.lifecycle import Action, Operation
 from rcaflows.incidents.models import EventKind, Incident
 from rcaflows.incidents.service import _attached, _flush, check_time, record_event, transition
@@ -73,7 +76,7 @@ def acknowledge(
     expires_in: timedelta | None = None,
     at: datetime | None = None,
 ) -> Incident:
-    """Acknowledge: cancel the pending ``until=ack`` escalation steps; with ``expires_in`` the ack lapses then."""
+    """Acknowledge (escalation then cancels the ``until=ack`` steps); with ``expires_in`` the ack lapses then."""
     inc = _attached(session, ref)
     lifecycle.check(inc.state, Action.ACKNOWLEDGE, subject=inc.key)
     when = _when(session, inc, at)
@@ -98,7 +101,13 @@ def _operation(
 ) -> Incident:
     _flush(session, inc)  # a concurrent change to the incident fails here, before the event
     record_event(session, inc, kind, actor, {**payload, "action": op.value, "state": inc.state.value}, at=at)
+    _updated(session, inc, op, actor, at)
     return inc
+
+
+def _updated(session: Session, inc: Incident, op: Operation, actor: str, at: datetime) -> None:
+    ev = lifecycle_events.IncidentUpdated(incident_id=inc.id, key=inc.key, actor=actor, at=at, operation=op.value)
+    lifecycle_events.queue(session, ev)
 
 
 def assign(
@@ -131,6 +140,7 @@ def note(session: Session, ref: Incident | int | str, text: str, actor: str, *, 
     record_event(
         session, inc, EventKind.NOTE, actor, {"action": "note", "text": body, "state": inc.state.value}, at=when
     )
+    _updated(session, inc, Operation.NOTE, actor, when)
     return inc
 
 
@@ -152,7 +162,7 @@ def resolve(
     at: datetime | None = None,
     **extra: Any,
 ) -> Incident:
-    """Resolve with a resolution reason; every pending escalation step is cancelled in this transaction."""
+    """Resolve with a resolution reason (escalation then cancels every pending step, after the commit)."""
     try:
         why = Resolution(reason)
     except ValueError:
@@ -170,17 +180,13 @@ def resolve(
 def reopen(
     session: Session, ref: Incident | int | str, actor: str, *, comment: str = "", at: datetime | None = None
 ) -> Incident:
-    """Reopen a resolved incident; its escalation snapshot is planned again from now."""
+    """Reopen a resolved incident (escalation then plans its policy snapshot again from this time)."""
     inc = _attached(session, ref)
     lifecycle.check(inc.state, Action.REOPEN, subject=inc.key)
     when = _when(session, inc, at)
     details = {k: v for k, v in inc.details.items() if k not in ("resolution", "ack", "merged_into")}
     inc.details = details
-    inc = transition(session, inc, Action.REOPEN, actor, at=when, comment=comment)
-    from rcaflows.triage.escalation import replan_escalation  # triage builds on incidents, not the reverse
-
-    replan_escalation(session, inc, when)
-    return inc
+    return transition(session, inc, Action.REOPEN, actor, at=when, comment=comment)
 
 
 def merge(

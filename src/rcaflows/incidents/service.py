@@ -2,7 +2,8 @@
 
 Every function takes a :class:`~sqlalchemy.orm.Session` from :meth:`Store.session`, which is one
 transaction: call them inside one ``with store.session() as s:`` block per unit of work, and either
-all of it is written or none of it.
+all of it is written or none of it. A change queues one typed event
+(:mod:`~rcaflows.incidents.lifecycle_events`), published to the subscribers only after that commit.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 import rcaflows
 from rcaflows.errors import NotFoundError, TransitionError
-from rcaflows.incidents import lifecycle
+from rcaflows.incidents import lifecycle, lifecycle_events
 from rcaflows.incidents.db import mask_url
 from rcaflows.incidents.lifecycle import Action
 from rcaflows.incidents.models import (
@@ -34,6 +35,7 @@ from rcaflows.incidents.models import (
     RcaRun,
     RcaStatus,
     StepStatus,
+    incident_key,
 )
 from rcaflows.timeutil import now_utc, utc
 from rcaflows.vocab import OPEN_STATES, IncidentState, IncidentType, Priority, Severity
@@ -270,7 +272,7 @@ def open_or_touch(session: Session, new: NewIncident, actor: str = "detection") 
         existing.last_seen_at = max(existing.last_seen_at, seen_at)
         existing.occurrences += 1
         _flush(session, existing)
-        record_event(
+        ev = record_event(
             session,
             existing,
             EventKind.DUPLICATE,
@@ -283,6 +285,17 @@ def open_or_touch(session: Session, new: NewIncident, actor: str = "detection") 
                 "severity": new.severity.value,
                 "details": new.details,
             },
+        )
+        lifecycle_events.queue(
+            session,
+            lifecycle_events.IncidentDeduplicated(
+                incident_id=existing.id,
+                key=existing.key,
+                actor=actor,
+                at=ev.at,
+                occurrences=existing.occurrences,
+                severity=existing.severity.value,
+            ),
         )
         return existing, False
     incident = Incident(
@@ -319,6 +332,9 @@ def open_or_touch(session: Session, new: NewIncident, actor: str = "detection") 
         },
         at=seen_at,
     )
+    lifecycle_events.queue(
+        session, lifecycle_events.IncidentOpened(incident_id=incident.id, key=incident.key, actor=actor, at=seen_at)
+    )
     return incident, True
 
 
@@ -330,15 +346,6 @@ def _flush(session: Session, incident: Incident) -> None:
         raise TransitionError(
             f"{key} changed concurrently (another operation updated it first); retry the operation in a new session"
         ) from None
-
-
-# What cancels which pending escalation steps: entering ``acknowledged`` cancels the ``until=ack``
-# steps, entering ``resolved`` / ``closed`` every pending step, in the transition's own transaction.
-_CANCELS: dict[IncidentState, tuple[str, ...]] = {
-    IncidentState.ACKNOWLEDGED: ("ack",),
-    IncidentState.RESOLVED: ("ack", "resolve"),
-    IncidentState.CLOSED: ("ack", "resolve"),
-}
 
 
 def cancel_escalations(
@@ -364,7 +371,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 # Steps the engine takes on its own clock right after detection or on an RCA run: a simulated or back-filled
 # history (detection at data time, `--at` for people) must not be measured against their wall-clock times.
-_ENGINE_STEPS = frozenset({Action.TRIAGE.value, Action.INVESTIGATE.value})
+_ENGINE_STEPS = frozenset({Action.TRIAGE.value, Action.INVESTIGATE.value, Action.ABANDON.value})
 
 
 def last_change_at(session: Session, incident: Incident) -> datetime | None:
@@ -413,8 +420,9 @@ def transition(
 ) -> Incident:
     """Apply a lifecycle action: guard it, set state and timestamp, and log one ``transition`` event.
 
-    Entering ``acknowledged`` cancels the pending escalation steps an acknowledgement ends, and
-    entering ``resolved`` or ``closed`` every pending step, in this same transaction.
+    After the commit, the subscribers get an :class:`~rcaflows.incidents.lifecycle_events.IncidentTransitioned`
+    (an :class:`~rcaflows.incidents.lifecycle_events.IncidentReopened` for ``reopen``): escalation cancels
+    the steps an acknowledgement or resolution ends, notification updates the messages.
 
     Args:
         session: The unit of work.
@@ -439,8 +447,6 @@ def transition(
         setattr(inc, field, value)
     inc.state = to_state
     _flush(session, inc)
-    if to_state in _CANCELS and (n := cancel_escalations(session, inc, _CANCELS[to_state], actor, at)):
-        payload = {**payload, "cancelled_steps": n}
     record_event(
         session,
         inc,
@@ -448,6 +454,21 @@ def transition(
         actor,
         {**payload, "action": act.value, "from": from_state.value, "to": to_state.value},
         at=at,
+    )
+    kind = lifecycle_events.IncidentReopened if act is Action.REOPEN else lifecycle_events.IncidentTransitioned
+    resolution = payload.get("resolution")
+    lifecycle_events.queue(
+        session,
+        kind(
+            incident_id=inc.id,
+            key=inc.key,
+            actor=actor,
+            at=at,
+            action=act.value,
+            from_state=from_state,
+            to_state=to_state,
+            resolution=str(resolution) if resolution is not None else None,
+        ),
     )
     return inc
 
@@ -533,10 +554,12 @@ def finish_rca_run(
     results: dict[str, Any] | None,
     report_html: str | None = None,
     report_md: str | None = None,
+    actor: str = "rca",
 ) -> RcaRun:
     """Mark a running RCA run completed or failed and store its results and report paths.
 
-    The audit events (``rca_completed`` / ``rca_failed``, ``report``) are the caller's to record.
+    The audit events (``rca_completed`` / ``rca_failed``, ``report``) are the caller's to record; a
+    completed run of an incident queues :class:`~rcaflows.incidents.lifecycle_events.RcaCompleted` by ``actor``.
 
     Raises:
         NotFoundError: If there is no such run.
@@ -556,6 +579,20 @@ def finish_rca_run(
     run.report_html = report_html
     run.report_md = report_md
     session.flush()
+    if final is RcaStatus.COMPLETED and run.incident_id is not None:
+        hyps = (results or {}).get("hypotheses") or []
+        top = hyps[0].get("component") if hyps and isinstance(hyps[0], dict) else None
+        lifecycle_events.queue(
+            session,
+            lifecycle_events.RcaCompleted(
+                incident_id=run.incident_id,
+                key=incident_key(run.incident_id),
+                actor=actor,
+                at=run.finished_at,
+                rca_run_id=run.id,
+                top=top,
+            ),
+        )
     return run
 
 

@@ -14,12 +14,15 @@ coordinator ``coordinator_at`` or more components or teams       resolve  no
 executive   compliance or revenue impact (``executive_for``)     resolve  no
 ========== ==================================================== ======== =====
 
-A ``suspected`` incident gets no paging step. An acknowledgement cancels the ``until=ack`` steps
-and a resolution every pending step, in the transition's own transaction
-(:func:`rcaflows.incidents.service.transition`), so nothing escalates after either. An
-acknowledgement with an expiry lapses (:func:`lapse_acknowledgements`): the incident returns to
-``triaged`` and the cancelled steps are planned again with the time they had left. A snoozed
-incident's steps wait until the snooze ends.
+A ``suspected`` incident gets no paging step. :func:`on_transition` subscribes to the lifecycle
+events (:mod:`rcaflows.wiring`): after an acknowledgement commits it cancels the ``until=ack``
+steps, after a resolution or closing every pending step, and after a reopen it plans the
+snapshot again from the reopening. Nothing escalates after an ack or a resolution even before
+(or without) that subscriber: the engine re-reads the incident under its lock and never fires
+an ``until=ack`` step of an acknowledged incident, nor any step of a closed one; it cancels them
+instead. An acknowledgement with an expiry lapses (:func:`lapse_acknowledgements`): the incident
+returns to ``triaged`` and the cancelled steps are planned again with the time they had left. A
+snoozed incident's steps wait until the snooze ends.
 
 :func:`escalate_due` fires the due steps: each firing is a conditional update of the step
 (``pending`` -> ``fired``) and one ``escalation`` audit event in one transaction that also
@@ -40,7 +43,17 @@ from sqlalchemy.orm import Session
 
 from rcaflows.config.models import EscalationLevel, EscalationPolicy, SystemConfig
 from rcaflows.errors import ConfigError
-from rcaflows.incidents import Action, EventKind, Incident, Store, get_incident, record_event, transition
+from rcaflows.incidents import (
+    Action,
+    EventKind,
+    Incident,
+    Store,
+    cancel_escalations,
+    get_incident,
+    record_event,
+    transition,
+)
+from rcaflows.incidents.lifecycle_events import Context, IncidentReopened, IncidentTransitioned
 from rcaflows.incidents.models import EscalationStep, StepStatus
 from rcaflows.timeutil import format_duration, now_utc, parse_duration, utc
 from rcaflows.vocab import OPEN_STATES, IncidentState, Severity
@@ -221,13 +234,17 @@ def plan_escalation(
 
 
 def replan_escalation(session: Session, incident: Incident, start: datetime) -> list[EscalationStep]:
-    """Plan the incident's snapshot again from ``start`` (a reopen); pending steps are cancelled first."""
+    """Plan the incident's snapshot again from ``start`` (a reopen, a regression); pending steps are cancelled first.
+
+    An earlier acknowledgement no longer holds the new ``until=ack`` steps: it is marked ``replanned_at``.
+    """
     esc = incident.details.get("escalation") or {}
     if not esc.get("snapshot"):
         return []
-    from rcaflows.incidents.service import cancel_escalations
-
     cancel_escalations(session, incident, ("ack", "resolve"), ACTOR, start)
+    ack = incident.details.get("ack")
+    if ack and not ack.get("lapsed_at") and not ack.get("replanned_at"):
+        incident.details = {**incident.details, "ack": {**ack, "replanned_at": start.isoformat()}}
     ctx = esc.get("context", {})
     steps = planned_steps(
         esc["snapshot"],
@@ -239,6 +256,43 @@ def replan_escalation(session: Session, incident: Incident, start: datetime) -> 
         incident_type=str(incident.type),
     )
     return _insert(session, incident, steps, start)
+
+
+# What ends which pending steps: entering ``acknowledged`` the ``until=ack`` ones, entering
+# ``resolved`` / ``closed`` every one.
+CANCELS: dict[IncidentState, tuple[str, ...]] = {
+    IncidentState.ACKNOWLEDGED: ("ack",),
+    IncidentState.RESOLVED: ("ack", "resolve"),
+    IncidentState.CLOSED: ("ack", "resolve"),
+}
+
+
+def on_transition(event: IncidentTransitioned, ctx: Context) -> int:
+    """Subscriber: cancel the steps a committed ack/resolve/close ends, or re-plan a reopened incident.
+
+    The cancellation is stamped with the transition's time (a lapsing ack restores the steps it
+    cancelled by that time) and audited as one ``note`` with the count. Returns the steps cancelled
+    or planned.
+    """
+    if not isinstance(event, IncidentReopened) and event.to_state not in CANCELS:
+        return 0
+    with ctx.store.session() as s:
+        inc = get_incident(s, event.incident_id, for_update=True)
+        if inc.state is not event.to_state:
+            return 0  # a later change already superseded this one; its own event handles the steps
+        if isinstance(event, IncidentReopened):
+            return len(replan_escalation(s, inc, event.at))
+        n = cancel_escalations(s, inc, CANCELS[event.to_state], ACTOR, event.at)
+        if n:
+            record_event(
+                s,
+                inc,
+                EventKind.NOTE,
+                ACTOR,
+                {"cancelled_steps": n, "after": event.action, "until": list(CANCELS[event.to_state])},
+                at=event.at,
+            )
+        return n
 
 
 def steps_of(session: Session, incident: Incident | int | str) -> list[EscalationStep]:
@@ -288,6 +342,16 @@ class FiredStep:
     event_id: int
 
 
+def _acknowledged(incident: Incident) -> bool:
+    """Return True if the incident is acknowledged now, or was and moved on with the ack still holding.
+
+    An ack stops holding when it lapses or when the escalation is planned anew (a regression).
+    """
+    ack = incident.details.get("ack") or {}
+    holds = ack.get("at") and not ack.get("lapsed_at") and not ack.get("replanned_at")
+    return incident.state is IncidentState.ACKNOWLEDGED or bool(holds)
+
+
 def _snoozed_until(incident: Incident) -> datetime | None:
     raw = (incident.details.get("snooze") or {}).get("until")
     return utc(raw) if raw else None
@@ -304,6 +368,8 @@ def _fire_incident(session: Session, incident_id: int, at: datetime, config: Sys
         .execution_options(populate_existing=True)
     ).one()
     if inc.state not in OPEN_STATES:
+        # Resolved or closed: whatever is still pending never fires (its subscriber may not have run yet).
+        cancel_escalations(session, inc, CANCELS[IncidentState.RESOLVED], ACTOR, at)
         return []
     snoozed = _snoozed_until(inc)
     if snoozed is not None and snoozed > at:
@@ -320,8 +386,8 @@ def _fire_incident(session: Session, incident_id: int, at: datetime, config: Sys
     ).all()
     fired: list[FiredStep] = []
     for step in due:
-        if step.until == "ack" and inc.state is IncidentState.ACKNOWLEDGED:
-            continue  # cannot happen (ack cancels them atomically); never page an acked incident regardless
+        if step.until == "ack" and _acknowledged(inc):
+            continue  # the ack committed; its subscriber cancels the step (never page an acked incident)
         res = session.execute(
             sa.update(EscalationStep)
             .where(EscalationStep.id == step.id, EscalationStep.status == StepStatus.PENDING)

@@ -7,16 +7,18 @@ took, so ``rcaflows incidents show``, ``rcaflows route --explain`` and the audit
   weights per incident type (``severity.weights``) and cut at ``critical_at`` / ``high_at`` /
   ``medium_at``:
 
-  - *business*: ``business_by_tier[tier-1]`` of the model, halved when the blast radius (the
-    components involved plus everything that depends on them) reaches neither the model, nor a
-    consumer, nor a user-facing entry point (an internal-only failure);
+  - *business*: ``business_by_tier[tier-1]`` of the model, halved when the affected components
+    (those involved plus every component that calls them, directly or not, in the declared
+    topology: :func:`affected_components`) include neither the model, nor a consumer, nor a
+    user-facing entry point (an internal-only failure);
   - *user*: share of the user-facing entry points (services and consumers nothing depends on)
-    inside the blast radius;
+    among the affected components;
   - *system*: components involved / ``full_system_at``, at most 1;
   - *compliance*: 1 for the types in ``compliance_types`` (bias_fairness by default), else 0.
 
   Components the topology does not declare (e.g. a calling client ``client:c-0666``) stand for
-  the model's component, whose inputs they are.
+  the model's component, whose inputs they are.  The graph is the config's cached
+  :class:`rcaflows.graph.SystemGraph`.
 * **Priority** (urgency) P1..P5 = severity rank + 0, 1 or 2 steps for high, medium or low urgency;
   urgency is the weighted mean of model tier, traffic share (the user factor), SLA at stake and
   the type's time sensitivity (``priority``).
@@ -32,9 +34,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import networkx as nx
-
 from rcaflows.config.models import ComponentKind, ImpactWeights, RouteMatch, RouteRule, SystemConfig
+from rcaflows.config.routing import describe_match
+from rcaflows.config.routing import unreachable_rules as unreachable_rules  # a config check; re-exported
+from rcaflows.graph import system_graph as _system_graph
 from rcaflows.vocab import IncidentType, Priority, Severity
 
 
@@ -83,30 +86,20 @@ class TriageDecision:
     teams_involved: list[str] = field(default_factory=list)
 
 
-def _topology(config: SystemConfig) -> nx.DiGraph:
-    from rcaflows.config import topology_graph  # the loader imports this module lazily
-
-    return topology_graph(config)
-
-
-def blast_radius(components: Sequence[str], config: SystemConfig) -> set[str]:
-    """Return the declared components involved plus every component that (transitively) depends on them."""
-    g = _topology(config)
-    known = [c for c in components if c in g]
-    if len(known) < len(components) and config.model is not None and config.model.component in g:
+def affected_components(components: Sequence[str], config: SystemConfig) -> set[str]:
+    """Return the declared components involved plus every component that (transitively) calls them."""
+    g = _system_graph(config)
+    known = [c for c in components if c in g.topology]
+    if len(known) < len(components) and config.model is not None and config.model.component in g.topology:
         known.append(config.model.component)  # undeclared components (clients, columns) feed the model
-    out = set(known)
-    for c in known:
-        out |= nx.ancestors(g, c)
-    return out
+    return set(known) | g.service_dependents(known)
 
 
 def impact_factors(incident_type: IncidentType, components: Sequence[str], config: SystemConfig) -> ImpactFactors:
     """Return the business, user, system and compliance factors of an incident (see the module docstring)."""
-    g = _topology(config)
-    radius = blast_radius(components, config)
+    radius = affected_components(components, config)
     kinds = {c.name: c.kind for c in config.components}
-    entry = [n for n in g if g.in_degree(n) == 0 and kinds.get(n) in (ComponentKind.SERVICE, ComponentKind.CONSUMER)]
+    entry = _system_graph(config).user_facing()
     user = len(radius.intersection(entry)) / len(entry) if entry else 0.0
     tier = config.model.tier if config.model is not None else 2
     hit = bool(radius.intersection(entry)) or any(kinds.get(c) == ComponentKind.CONSUMER for c in radius)
@@ -202,14 +195,6 @@ def _first_failure(
     return None
 
 
-def _holds(m: RouteMatch) -> str:
-    parts = [f"type in {[str(t) for t in m.type]}"] if m.type else []
-    parts += [f"subtype in {m.subtype}"] if m.subtype else []
-    parts += [f"component in {m.component}"] if m.component else []
-    parts += [f"severity >= {m.min_severity}"] if m.min_severity is not None else []
-    return ", ".join(parts) or "no conditions (matches anything)"
-
-
 def explain_route(
     incident_type: IncidentType, subtype: str, component: str, severity: Severity, config: SystemConfig
 ) -> list[RuleVerdict]:
@@ -218,7 +203,7 @@ def explain_route(
     for rule in config.routing.rules:
         failed = _first_failure(rule.match, incident_type, subtype, component, severity)
         if failed is None:
-            out.append(RuleVerdict(rule.name, rule.team, True, f"matched: {_holds(rule.match)}"))
+            out.append(RuleVerdict(rule.name, rule.team, True, f"matched: {describe_match(rule.match)}"))
             break
         out.append(RuleVerdict(rule.name, rule.team, False, failed))
     return out
@@ -234,34 +219,6 @@ def route_for(
         return rule, rule.team, [f"routing rule {rule.name!r} matched: team {rule.team}"]
     team = config.routing.default_team
     return None, team, [f"no routing rule matched: default team {team}"]
-
-
-def _covers(a: RouteMatch, b: RouteMatch) -> bool:
-    """Return True when every incident ``b`` matches is matched by ``a`` too."""
-    for attr in ("type", "subtype", "component"):
-        av, bv = getattr(a, attr), getattr(b, attr)
-        if av and (not bv or not set(bv) <= set(av)):
-            return False
-    if a.min_severity is None:
-        return True
-    return b.min_severity is not None and b.min_severity.rank <= a.min_severity.rank
-
-
-def unreachable_rules(rules: Sequence[RouteRule]) -> list[tuple[int, str]]:
-    """Return (index, why) for every routing rule an earlier rule always wins over, so it can never match."""
-    out = []
-    for j, later in enumerate(rules):
-        for i in range(j):
-            if _covers(rules[i].match, later.match):
-                out.append(
-                    (
-                        j,
-                        f"routing rule {later.name!r} can never match: the earlier rule {rules[i].name!r} "
-                        f"({_holds(rules[i].match)}) matches everything it does; reorder or narrow them",
-                    )
-                )
-                break
-    return out
 
 
 # -- the decision --------------------------------------------------------------------------------
