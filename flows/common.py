@@ -54,12 +54,19 @@ def hour_floor(at: datetime | None) -> datetime:
 
 
 @task(name="load-window", retries=2, retry_delay_seconds=[1, 5], cache_policy=NONE)
-def load_window(cfg: SystemConfig, start: datetime, end: datetime) -> MonitoringData:
-    """Read every configured source for ``[start, end)``; retried, since sources are remote."""
+def load_window(cfg: SystemConfig, start: datetime, end: datetime, unreadable_ok: bool = False) -> MonitoringData:
+    """Read every configured source for ``[start, end)``; retried, since sources are remote.
+
+    With ``unreadable_ok`` (detection), sources that cannot be read are named in the data, not
+    raised, even when none can be: detection opens an incident per unreadable source.
+    """
     log = get_run_logger()
-    data = pipeline.load_window(cfg, start, end)
+    data = pipeline.load_window(cfg, start, end, unreadable_ok=unreadable_ok)
     if data.missing_sources:
-        log.warning("sources missing from this window: %s", ", ".join(data.missing_sources))
+        log.warning(
+            "sources missing from this window: %s",
+            "; ".join(f"{name}: {data.source_errors.get(name, 'not read')}" for name in data.missing_sources),
+        )
     log.info(
         "loaded %d metric samples, %d predictions, %d change events for %s .. %s",
         len(data.metrics),

@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from rcaflows import pipeline
 from rcaflows.config import SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection import DetectionReport
@@ -78,8 +79,9 @@ def sharded_scan(cfg: SystemConfig, data: MonitoringData, current_start: datetim
 
 
 def scan(cfg: SystemConfig, data: MonitoringData, current_start: datetime) -> DetectionReport:
-    """Run the sharded scan as a subflow on the task runner ``cfg.execution`` names."""
-    return sharded_scan.with_options(task_runner=task_runner_for(cfg))(cfg, data, current_start)
+    """Run the sharded scan as a subflow on the task runner ``cfg.execution`` names, then the availability checks."""
+    report = sharded_scan.with_options(task_runner=task_runner_for(cfg))(cfg, data, current_start)
+    return pipeline.with_availability(cfg, data, current_start, report)
 
 
 def wants_scale_out(cfg: SystemConfig) -> bool:

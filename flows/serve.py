@@ -28,11 +28,14 @@ from rcaflows.config import load_config
 log = logging.getLogger(__name__)
 
 INCIDENT_EVENT = "rcaflows.incident.detected"
+#: the reaper re-queued the RCA of an incident whose run died or overran (flows/reap.py)
+REQUEUED_EVENT = "rcaflows.incident.rca-requeued"
 
 #: (module, flow attribute, deployment name, schedule interval in seconds or None, description)
 OPTIONAL_DEPLOYMENTS: tuple[tuple[str, str, str, int | None, str], ...] = (
     ("flows.escalation", "escalation", "every-5-minutes", 300, "Escalate unacknowledged incidents"),
     ("flows.postmortem", "postmortem", "on-demand", None, "Draft the postmortem of a resolved incident"),
+    ("flows.mitigate", "mitigate", "approve", None, "Propose runbook actions, wait for approval in the UI, run them"),
 )
 
 
@@ -52,7 +55,7 @@ def rca_trigger() -> DeploymentEventTrigger:
     return DeploymentEventTrigger(
         name="rca-on-incident-detected",
         description="Start the RCA of an incident that detection opened with rca.mode = event",
-        expect={INCIDENT_EVENT},
+        expect={INCIDENT_EVENT, REQUEUED_EVENT},
         match={"prefect.resource.id": "rcaflows.incident.*", "rcaflows.rca.mode": "event"},
         parameters=RCA_EVENT_PARAMETERS,
     )

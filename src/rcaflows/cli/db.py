@@ -1,4 +1,4 @@
-"""``rcaflows db upgrade|current|check|backup``: the incident store's schema migrations (Alembic) and backups."""
+"""``rcaflows db upgrade|current|check|backup|reap``: schema migrations (Alembic), backups, stuck RCA runs."""
 
 from __future__ import annotations
 
@@ -115,3 +115,37 @@ def db_backup(
     except RcaflowsError as exc:
         fail(exc)
     _common.console.print(f"backed up {st.masked_url} to {dest}", highlight=False, markup=False)
+
+
+@db_app.command("reap")
+def db_reap(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Measure run ages at this UTC time instead of now (ISO 8601).")
+    ] = None,
+) -> None:
+    """Fail the system's RCA runs that died or overran rca.runs.time_limit; re-queue their incidents per policy.
+
+    Every detection run does the same first; the next detection run starts the re-queued RCAs.
+    """
+    from rcaflows.cli._common import parse_time
+    from rcaflows.config import load_config
+    from rcaflows.incidents import Store
+    from rcaflows.incidents.reaper import reap
+
+    try:
+        cfg = load_config(config)
+        result = reap(Store.from_url(store or cfg.store.url), cfg, actor="cli:db-reap", now=parse_time(now, "--now"))
+    except RcaflowsError as exc:
+        fail(exc)
+    for r in result.reaped:
+        what = "re-queued" if r.requeued else "not re-queued"
+        incident = f"{r.incident} ({r.state})" if r.incident else "(ad-hoc run)"
+        _common.console.print(f"RCA run {r.run_id} of {incident}: {r.detail}; {what}", highlight=False, markup=False)
+    queued = ", ".join(result.queued) or "none"
+    _common.console.print(
+        f"{len(result.reaped)} RCA run(s) failed by the reaper; waiting for a re-queued RCA: {queued}",
+        highlight=False,
+        markup=False,
+    )
