@@ -1,4 +1,8 @@
-"""Bias and fairness: gaps between protected groups in positive rate, TPR, FPR and accuracy."""
+"""Bias and fairness: gaps between protected groups in positive rate, TPR, FPR and accuracy.
+
+Every declared group column (``model.log.groups``) is judged; FPR and TPR gaps together are
+equalized odds, the positive-rate gap is demographic parity.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from rcaflows.config.models import SystemConfig
+from rcaflows.config.models import FairnessDetector as FairnessSettings
+from rcaflows.config.models import ModelConfig, SystemConfig
 from rcaflows.data import Window
 from rcaflows.detection.base import CheckFactory, rate_onset, register, score_from_ratio, ts_array
 from rcaflows.detection.detectors.quality import labelled
 from rcaflows.detection.models import CheckResult
+from rcaflows.model.log import group_columns, model_view
 from rcaflows.vocab import CheckStatus, IncidentType
 
 #: Smallest per-group denominator (e.g. actual negatives for FPR) a rate is judged on.
@@ -98,21 +104,44 @@ class FairnessDetector:
     incident_type = IncidentType.BIAS_FAIRNESS
 
     def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
-        """Return one check per gap metric (fpr_gap, tpr_gap, positive_rate_gap, accuracy_gap)."""
+        """Return one check per gap metric (fpr_gap, tpr_gap, positive_rate_gap, accuracy_gap) and group column.
+
+        The first group column's checks keep the plain subtypes; the others' carry ``[column]``.
+        Only binary models have these rates; other tasks' group differences are found by the
+        slice search of the model-behaviour phase.
+        """
         s = config.detectors.bias_fairness
         make = CheckFactory(self.name, self.incident_type, window.current)
         model = config.model
-        if model is None:
+        if model is None or model.task != "binary":
             return []
+        cur_view = model_view(window.current.predictions, model)
+        ref_view = model_view(window.reference.predictions, model)
+        end = pd.Timestamp(window.current.end)
+        out: list[CheckResult] = []
+        for i, gcol in enumerate(group_columns(model)):
+            out += self._gaps(make, model, s, cur_view, ref_view, end, gcol, "" if i == 0 else f"[{gcol}]")
+        return self._explain(out)
+
+    def _gaps(
+        self,
+        make: CheckFactory,
+        model: ModelConfig,
+        s: FairnessSettings,
+        cur_all: pd.DataFrame,
+        ref_all: pd.DataFrame,
+        end: pd.Timestamp,
+        gcol: str,
+        suffix: str,
+    ) -> list[CheckResult]:
+        """Return the gap checks of one group column."""
         comp = model.component
-        gcol = model.group_column
-        cur_all = window.current.predictions
         if cur_all.empty or gcol not in cur_all.columns:
             msg = f"no predictions with a '{gcol}' column in the current window"
-            return [make.no_data(comp, f"{m}_gap", msg, metric=f"{m}_gap", check="group_gap") for m in GAP_METRICS]
-        end = pd.Timestamp(window.current.end)
+            return [
+                make.no_data(comp, f"{m}_gap{suffix}", msg, metric=f"{m}_gap", check="group_gap") for m in GAP_METRICS
+            ]
         cur = group_counts(cur_all, labelled(cur_all, end), gcol, model.threshold)
-        ref_all = window.reference.predictions
         ref = (
             group_counts(ref_all, labelled(ref_all, end), gcol, model.threshold)
             if not ref_all.empty and gcol in ref_all.columns
@@ -123,7 +152,7 @@ class FairnessDetector:
             size = cur["positive_rate_n"] if m == "positive_rate" else cur["labelled"]
             ok = (size >= s.min_group_size) & (cur[f"{m}_n"] >= MIN_DENOMINATOR)
             elig = cur.loc[ok]
-            sub = f"{m}_gap"
+            sub = f"{m}_gap{suffix}"
             if len(elig) < 2:
                 out.append(
                     make.no_data(
@@ -201,10 +230,11 @@ class FairnessDetector:
                         "ci_high": high,
                         "n": {g: int(elig.at[g, f"{m}_n"]) for g in (hi, lo)},
                         "headline": f"{m} gap {d:+.2f} ({hi} vs {lo})",
+                        "group_column": gcol,
                     },
                 )
             )
-        return self._explain(out)
+        return out
 
     @staticmethod
     def _explain(checks: list[CheckResult]) -> list[CheckResult]:

@@ -1,4 +1,11 @@
-"""Model quality: accuracy, precision and recall on rows whose delayed labels have arrived."""
+"""Model quality on rows whose delayed labels have arrived, for the model's task.
+
+Binary models keep the configured two-proportion tests (accuracy, precision, recall); every task
+also gets its own metrics from :mod:`rcaflows.model.metrics` (``model.analysis.metrics``), and a
+binary model's accuracy on rows still waiting for labels is estimated from calibrated scores
+(CBPE, marked ``estimated``). The log is read through the model's declaration
+(:func:`rcaflows.model.model_view`); a log problem is one ``no_data`` check naming it.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +15,22 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from rcaflows.config.models import SystemConfig
+from rcaflows.config.models import ModelConfig, SystemConfig
 from rcaflows.data import Window
 from rcaflows.detection.base import CheckFactory, fmt_num, rate_onset, register, score_from_p, ts_array
 from rcaflows.detection.models import CheckResult
+from rcaflows.model import log as model_log
+from rcaflows.model.estimate import Calibrator, estimated_accuracy
+from rcaflows.model.metrics import MetricUnavailable, compare, default_metrics
 from rcaflows.vocab import CheckStatus, IncidentType
 
+#: Error metrics in the target's units: a change counts from 10 % of the reference value.
+UNBOUNDED = frozenset({"mae", "rmse", "bias"})
 #: Smallest denominator (e.g. actual positives for recall) a proportion is judged on.
 MIN_DENOMINATOR = 30
 
 
-def labelled(predictions: pd.DataFrame, as_of: object) -> pd.DataFrame:
-    """Return the rows whose label has arrived by ``as_of`` (label present, ``label_at < as_of``)."""
-    if predictions.empty or "label" not in predictions.columns:
-        return predictions.iloc[0:0]
-    ok = predictions["label"].notna()
-    if "label_at" in predictions.columns:
-        ok &= predictions["label_at"].notna() & (predictions["label_at"] < as_of)
-    return predictions.loc[ok]
+labelled = model_log.labelled
 
 
 def outcomes(df: pd.DataFrame, metric: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -68,22 +73,43 @@ class QualityDetector:
     incident_type = IncidentType.QUALITY_DEGRADATION
 
     def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
-        """Return one check per configured quality metric, or one ``no_data``/``late`` check."""
+        """Return one check per configured quality metric, or one ``no_data``/``late`` check.
+
+        A declared column missing from the log is named in every check's ``log_problems`` detail
+        (the checks that do not need it go on).
+        """
+        model = config.model
+        problems = model_log.log_problems(window.current.predictions, model) if model is not None else []
+        checks = self._run(window, config, problems)
+        if not problems or (len(checks) == 1 and checks[0].subtype == "prediction_log"):
+            return checks
+        return [c.model_copy(update={"details": {**c.details, "log_problems": problems}}) for c in checks]
+
+    def _run(self, window: Window, config: SystemConfig, problems: list[str]) -> list[CheckResult]:
         s = config.detectors.quality_degradation
         make = CheckFactory(self.name, self.incident_type, window.current)
         model = config.model
         if model is None:
             return []
-        cur_all = window.current.predictions
+        raw = window.current.predictions
         end = pd.Timestamp(window.current.end)
-        if cur_all.empty:
+        if raw.empty:
             return [make.no_data(model.component, "labels", "no predictions in the current window")]
+        if any("label column" in m for m in problems):
+            # labels of the wrong type: no quality metric can be trusted
+            return [
+                make.no_data(model.component, "prediction_log", "; ".join(problems), metric="label", reason="invalid")
+            ]
+        cur_all = model_log.model_view(raw, model)
+        ref_all = model_log.model_view(window.reference.predictions, model)
         cur = labelled(cur_all, end)
-        ref = labelled(window.reference.predictions, end)
+        ref = labelled(ref_all, end)
+        estimated = self._estimate(make, model, ref, cur_all, end, s.min_labels, s.min_drop, s.alpha)
         if cur.empty:
-            late = self._labels_late(window, end, model.label_delay)
+            late = self._labels_late(cur_all, ref_all, end, model.label_delay)
             if late is not None:
                 return [
+                    *estimated,
                     make(
                         check="label_arrival",
                         subtype="labels_late",
@@ -92,10 +118,11 @@ class QualityDetector:
                         status=CheckStatus.LATE,
                         message=late,
                         details={"label_delay_s": model.label_delay.total_seconds()},
-                    )
+                    ),
                 ]
         if len(cur) < s.min_labels or len(ref) < s.min_labels:
             return [
+                *estimated,
                 make.no_data(
                     model.component,
                     "labels",
@@ -104,9 +131,11 @@ class QualityDetector:
                     metric="label",
                     reason="missing" if cur.empty or ref.empty else "insufficient",
                     details={"n_current": len(cur), "n_reference": len(ref)},
-                )
+                ),
             ]
-        out = []
+        if model.task != "binary" or model.analysis.metrics:
+            return estimated + self._task_checks(make, model, ref, cur, s.min_drop, s.alpha)
+        out = estimated
         for metric in s.metrics:
             ts_c, x_c = outcomes(cur, metric, model.threshold)
             k_c, n_c = int(x_c.sum()), len(x_c)
@@ -148,11 +177,7 @@ class QualityDetector:
                     threshold=s.min_drop,
                     p_value=p,
                     score=score,
-                    onset=(
-                        rate_onset(ts_r, x_r, ts_c, x_c)
-                        if status == CheckStatus.FAIL
-                        else None
-                    ),
+                    onset=(rate_onset(ts_r, x_r, ts_c, x_c) if status == CheckStatus.FAIL else None),
                     message=(
                         f"{model.name} {metric} {p_c:.3f} on {n_c} labelled rows vs {p_r:.3f} baseline "
                         f"(drop {drop:+.3f}, z {z:.1f}, p {p:.2g})"
@@ -169,14 +194,132 @@ class QualityDetector:
         return out
 
     @staticmethod
-    def _labels_late(window: Window, end: pd.Timestamp, delay: object) -> str | None:
+    def _task_checks(
+        make: CheckFactory, model: ModelConfig, ref: pd.DataFrame, cur: pd.DataFrame, min_drop: float, alpha: float
+    ) -> list[CheckResult]:
+        """Return one check per watched metric of the model's task (see :mod:`rcaflows.model.metrics`)."""
+        out = []
+        for metric in default_metrics(model):
+            sub = f"{metric}_worse"
+            try:
+                t = compare(ref, cur, model, metric, model.threshold)
+            except MetricUnavailable as exc:
+                out.append(
+                    make.no_data(
+                        model.component,
+                        sub,
+                        f"{metric}: {exc}",
+                        check="metric_test",
+                        metric=metric,
+                        reason="insufficient",
+                    )
+                )
+                continue
+            if metric in model.analysis.min_change:
+                bar = model.analysis.min_change[metric]
+            elif metric in UNBOUNDED:
+                bar = 0.1 * abs(t.reference) if t.reference else min_drop
+            else:  # scores and rates in [0, 1]
+                bar = min_drop
+            if t.change >= bar and t.p_value < alpha:
+                status = CheckStatus.FAIL
+            elif t.change >= bar / 2 and t.p_value < math.sqrt(alpha):
+                status = CheckStatus.WARN
+            else:
+                status = CheckStatus.OK
+            score = score_from_p(t.p_value, alpha) if t.change > 0 else 0.0
+            score = max(score, 0.5) if status == CheckStatus.FAIL else min(score, 0.49)
+            out.append(
+                make(
+                    check="metric_test",
+                    subtype=sub,
+                    component=model.component,
+                    metric=metric,
+                    status=status,
+                    statistic=t.current,
+                    baseline=t.reference,
+                    threshold=bar,
+                    p_value=t.p_value,
+                    score=score,
+                    message=(
+                        f"{model.name} ({model.task}) {metric} {t.current:.4g} on {t.n_current} labelled units vs "
+                        f"{t.reference:.4g} baseline (worse by {t.change:+.4g}, p {t.p_value:.2g})"
+                    ),
+                    details={
+                        "n_current": t.n_current,
+                        "n_reference": t.n_reference,
+                        "change": t.change,
+                        "task": model.task,
+                        "headline": f"{metric} {fmt_num(t.reference)} → {fmt_num(t.current)}",
+                    },
+                )
+            )
+        return out
+
+    @staticmethod
+    def _estimate(
+        make: CheckFactory,
+        model: ModelConfig,
+        ref: pd.DataFrame,
+        cur_all: pd.DataFrame,
+        end: pd.Timestamp,
+        min_labels: int,
+        min_drop: float,
+        alpha: float,
+    ) -> list[CheckResult]:
+        """Return the CBPE estimate of accuracy on current rows without labels (binary models only)."""
+        if model.task != "binary" or not model.analysis.estimate or "score" not in cur_all.columns:
+            return []
+        waiting = cur_all.index.difference(labelled(cur_all, end).index)
+        if len(waiting) < min_labels or len(ref) < min_labels or "score" not in ref.columns:
+            return []
+        s_ref = ref["score"].to_numpy(dtype=float)
+        ok = np.isfinite(s_ref)
+        cal = Calibrator.fit(s_ref[ok], ref["label"].to_numpy(dtype=float)[ok] >= 0.5)
+        rows = cur_all.loc[waiting]
+        s_cur = rows["score"].to_numpy(dtype=float)
+        s_cur = s_cur[np.isfinite(s_cur)]
+        pred = (
+            rows["prediction"].to_numpy(dtype=float)[np.isfinite(rows["score"].to_numpy(dtype=float))] >= 0.5
+            if "prediction" in rows.columns
+            else s_cur >= model.threshold
+        )
+        est = estimated_accuracy(cal(s_cur), pred)
+        k, n = hits(ref, "accuracy", model.threshold)
+        base = k / n
+        drop = base - est.accuracy
+        se = math.sqrt(est.se**2 + base * (1 - base) / n)
+        p = float(norm.sf(drop / se)) if se > 0 else 1.0
+        # an estimate assumes the concept did not change: it warns, a realised drop fails
+        status = CheckStatus.WARN if drop >= min_drop and p < alpha else CheckStatus.OK
+        return [
+            make(
+                check="cbpe",
+                subtype="accuracy_drop_estimated",
+                component=model.component,
+                metric="accuracy",
+                status=status,
+                statistic=est.accuracy,
+                baseline=base,
+                threshold=min_drop,
+                score=min(score_from_p(p, alpha), 0.49) if drop > 0 else 0.0,
+                message=(
+                    f"{model.name} estimated accuracy {est.accuracy:.3f} (CBPE, ±{1.96 * est.se:.3f}) on {est.n} rows "
+                    f"still without labels vs {base:.3f} realised baseline"
+                ),
+                details={"estimated": True, "p_value": p, "n_current": est.n, "n_reference": n, "drop": drop},
+            )
+        ]
+
+    @staticmethod
+    def _labels_late(cur_all: pd.DataFrame, ref_all: pd.DataFrame, end: pd.Timestamp, delay: object) -> str | None:
         """Return a message when predictions wait for labels longer than twice the label delay."""
         delay_td = pd.Timedelta(delay)
-        due = window.current.predictions
+        due = cur_all
         due = due.loc[due["timestamp"] < end - 2 * delay_td]
         if due.empty:
             return None
-        arrived = pd.concat([window.reference.predictions, window.current.predictions])
+        arrived = pd.concat([ref_all, cur_all])
         if "label_at" in arrived.columns:
             la = arrived["label_at"]
             la = la[la.notna() & (la < end)]
