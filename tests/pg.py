@@ -12,9 +12,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from rcaflows.incidents import Store
 
 TEST_DB_URL_ENV = "RCAFLOWS_TEST_DB_URL"
 
@@ -46,3 +51,23 @@ def fresh_schema(url: str) -> Iterator[str]:
             conn.exec_driver_sql("SET lock_timeout = '10s'")
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         engine.dispose()
+
+
+@contextmanager
+def empty_store(tmp_path: Path) -> Iterator[Store]:
+    """Yield an empty incident store: a SQLite file in ``tmp_path``, or a fresh schema of ``$RCAFLOWS_TEST_DB_URL``."""
+    from rcaflows.incidents import Store
+
+    pg_url = pg_test_url()
+    if pg_url is None:
+        s = Store(f"sqlite:///{tmp_path / 'incidents.db'}")
+        s.create_all()
+        yield s
+        s.dispose()
+        return
+    with fresh_schema(pg_url) as url:
+        s = Store(url)
+        s.create_all()
+        yield s
+        s.dispose()
+        Store.clear_cache()

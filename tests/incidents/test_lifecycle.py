@@ -25,6 +25,8 @@ EXPECTED: dict[str, tuple[set[str], str]] = {
     "close": ({"resolved"}, "closed"),
     "reopen": ({"resolved"}, "triaged"),
     "unacknowledge": ({"acknowledged"}, "triaged"),
+    "abandon": ({"investigating"}, "triaged"),
+    "regress": ({"mitigated"}, "triaged"),
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pg import fresh_schema, pg_test_url
+from pg import empty_store
 from rcaflows.config import SystemConfig, load_config
 from rcaflows.incidents import NewIncident, Store, open_or_touch
 from rcaflows.incidents import triage as triage_incident
@@ -26,18 +26,8 @@ def cfg() -> SystemConfig:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     """Yield an empty store: a real SQLite file, or a fresh schema of ``$RCAFLOWS_TEST_DB_URL`` (PostgreSQL)."""
-    pg_url = pg_test_url()
-    if pg_url is None:
-        s = Store(f"sqlite:///{tmp_path / 'incidents.db'}")
-        s.create_all()
+    with empty_store(tmp_path) as s:
         yield s
-        s.dispose()
-        return
-    with fresh_schema(pg_url) as url:
-        s = Store(url)
-        s.create_all()
-        yield s
-        s.dispose()
 
 
 @pytest.fixture

@@ -70,6 +70,8 @@ def metrics(
     t.add_row(
         "MTTR (mean / median)", f"{_fmt_seconds(m.mttr_s)} / {_fmt_seconds(m.median_ttr_s)} ({m.resolved} resolved)"
     )
+    t.add_row("MTTM (mean)", f"{_fmt_seconds(m.mttm_s)} ({m.mitigated} mitigated)")
+    t.add_row("fixes validated / regressed", f"{m.fixes_validated} / {m.fixes_regressed}")
     rate = "-" if m.recurrence_rate is None else f"{m.recurrence_rate:.0%} ({m.recurring})"
     t.add_row("recurrence rate", rate)
     t.add_row("escalations", f"{m.escalations} on {m.incidents_escalated} incidents")

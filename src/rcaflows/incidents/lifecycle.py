@@ -11,6 +11,8 @@
     close         resolved                                                  closed
     reopen        resolved                                                  triaged
     unacknowledge acknowledged                                              triaged  (an ack's expiry lapsed)
+    abandon       investigating                                             triaged  (its RCA run died or overran)
+    regress       mitigated                                                 triaged  (the fix proved not effective)
 
 Operations that change no state (assign, note, snooze, set_severity, merge) are guarded by
 :data:`OPERATIONS` (the states each is allowed in) and checked with :func:`check_operation`.
@@ -51,6 +53,8 @@ class Action(StrEnum):
     CLOSE = "close"
     REOPEN = "reopen"
     UNACKNOWLEDGE = "unacknowledge"
+    ABANDON = "abandon"  # the reaper: the RCA run died or overran its time limit
+    REGRESS = "regress"  # the watch after a mitigation: its checks failed again
 
 
 class Operation(StrEnum):
@@ -82,6 +86,8 @@ TRANSITIONS: Mapping[Action, Transition] = {
     Action.CLOSE: Transition(frozenset({_S.RESOLVED}), _S.CLOSED),
     Action.REOPEN: Transition(frozenset({_S.RESOLVED}), _S.TRIAGED),
     Action.UNACKNOWLEDGE: Transition(frozenset({_S.ACKNOWLEDGED}), _S.TRIAGED),
+    Action.ABANDON: Transition(frozenset({_S.INVESTIGATING}), _S.TRIAGED),
+    Action.REGRESS: Transition(frozenset({_S.MITIGATED}), _S.TRIAGED),
 }
 
 _OPEN = frozenset({_S.DETECTED, _S.TRIAGED, _S.ACKNOWLEDGED, _S.INVESTIGATING, _S.MITIGATED})

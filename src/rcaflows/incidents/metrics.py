@@ -11,7 +11,10 @@ are measured the same way):
   about repair time);
 * **recurrence rate** = share of the period's incidents whose fingerprint, or system and
   component, an earlier incident of the period already had;
-* **escalations** = ``escalation`` events in the period, by step kind.
+* **escalations** = ``escalation`` events in the period, by step kind;
+* **time to mitigate** = first ``mitigate`` transition - the ``detected`` event; **MTTM** is its
+  mean over mitigated incidents; **fixes validated / regressed** count the watch verdicts after
+  a fix (``validation`` events, :mod:`rcaflows.mitigation.watch`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class ResponseMetrics:
     by_severity: dict[str, int] = field(default_factory=dict)
     by_team: dict[str, int] = field(default_factory=dict)
     escalations_by_kind: dict[str, int] = field(default_factory=dict)
+    mitigated: int = 0
+    mttm_s: float | None = None
+    fixes_validated: int = 0
+    fixes_regressed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -71,6 +78,10 @@ class ResponseMetrics:
             "recurring",
             "escalations",
             "incidents_escalated",
+            "mitigated",
+            "mttm_s",
+            "fixes_validated",
+            "fixes_regressed",
         ):
             rows.append({"metric": k, "group": "", "value": getattr(self, k)})
         for name, counts in (
@@ -118,7 +129,9 @@ def response_metrics(
         sa.select(IncidentEvent.incident_id, IncidentEvent.at, IncidentEvent.kind, IncidentEvent.payload)
         .where(
             IncidentEvent.incident_id.in_(inc["id"].tolist()),
-            IncidentEvent.kind.in_([EventKind.DETECTED, EventKind.TRANSITION, EventKind.ESCALATION]),
+            IncidentEvent.kind.in_(
+                [EventKind.DETECTED, EventKind.TRANSITION, EventKind.ESCALATION, EventKind.VALIDATION]
+            ),
         )
         .order_by(IncidentEvent.at, IncidentEvent.id)
     ).all()
@@ -131,10 +144,11 @@ def response_metrics(
                 (r[3] or {}).get("action"),
                 (r[3] or {}).get("resolution"),
                 (r[3] or {}).get("kind"),
+                (r[3] or {}).get("step"),
             )
             for r in ev_rows
         ],
-        columns=["id", "at", "kind", "action", "resolution", "step_kind"],
+        columns=["id", "at", "kind", "action", "resolution", "step_kind", "step"],
     )
     ev["at"] = pd.to_datetime(ev["at"], utc=True)
     inc["detected_at"] = pd.to_datetime(inc["detected_at"], utc=True)
@@ -144,6 +158,9 @@ def response_metrics(
     trans = ev[ev["kind"] == "transition"]
     acked = trans[trans["action"] == "acknowledge"].groupby("id")["at"].min()
     res = trans[trans["action"] == "resolve"].groupby("id").first()
+    mitigated = trans[trans["action"] == "mitigate"].groupby("id")["at"].min()
+    ttm = (mitigated - first.reindex(mitigated.index)).dt.total_seconds()
+    verdicts = ev[ev["kind"] == "validation"]["step"]
     tta = (acked - first.reindex(acked.index)).dt.total_seconds()
     res_kept = res[res["resolution"] != "duplicate"]["at"]
     ttr = (res_kept - first.reindex(res_kept.index)).dt.total_seconds()
@@ -177,4 +194,8 @@ def response_metrics(
         escalations_by_kind={
             str(k): int(v) for k, v in esc["step_kind"].fillna("?").value_counts().sort_index().items()
         },
+        mitigated=len(mitigated),
+        mttm_s=_mean(ttm),
+        fixes_validated=int((verdicts == "validated").sum()),
+        fixes_regressed=int((verdicts == "regressed").sum()),
     )

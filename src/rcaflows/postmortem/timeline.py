@@ -71,6 +71,14 @@ def describe(event: IncidentEvent) -> tuple[str, str] | None:
         return "report", str(p.get("postmortem") or p.get("html") or _scalars(p))
     if kind is EventKind.NOTE:
         return "note", str(p.get("message") or p.get("note") or _scalars(p))
+    if kind is EventKind.MITIGATION:  # what was tried (rcaflows.mitigation)
+        why = p.get("error") or p.get("refused") or p.get("comment") or ""
+        run = f", flow run {p['flow_run_id']}" if p.get("flow_run_id") else ""
+        text = f"{p.get('kind')} action {p.get('action')} {p.get('step')}{run}"
+        return "mitigation", text + (f": {why}" if why else "")
+    if kind is EventKind.VALIDATION:  # whether it worked: the watch after the fix
+        detail = p.get("detail") or (f"{p.get('clean_runs')} clean detection runs" if p.get("clean_runs") else "")
+        return "validation", f"fix {p.get('step')}" + (f": {detail}" if detail else "")
     return str(kind), _scalars(p) or str(kind)
 
 
