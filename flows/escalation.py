@@ -1,4 +1,4 @@
-"""The ``escalation`` flow, scheduled every few minutes: lapse expired acks, fire due steps, notify.
+"""The ``escalation`` flow, scheduled every few minutes: lapse expired acks, fire due steps, page, update audiences.
 
 The engine is :func:`rcaflows.triage.escalation.escalate_due`; firing (step ``pending`` -> ``fired``
 plus one ``escalation`` audit event) commits before any delivery, and a delivery failure is
@@ -17,8 +17,10 @@ from prefect.cache_policies import NONE
 
 from flows.common import resolve_config, store_for
 from rcaflows.config import SystemConfig
+from rcaflows.notify.audiences import communicate_due
 from rcaflows.timeutil import now_utc, utc
 from rcaflows.triage.escalation import FiredStep, escalate_due
+from rcaflows.triage.oncall import page_dispatch
 
 
 @task(name="fire-due-steps", cache_policy=NONE)
@@ -32,16 +34,11 @@ def fire_due(cfg: SystemConfig, at: datetime) -> list[FiredStep]:
 
 
 @task(name="notify-escalation", cache_policy=NONE)
-def notify(cfg: SystemConfig, step: FiredStep) -> int:
-    """Hand one fired step to ``rcaflows.notify.dispatch``; return the deliveries attempted (0 without it)."""
-    try:
-        from rcaflows.notify import dispatch
-    except ImportError:
-        get_run_logger().warning("rcaflows.notify is not installed: %s recorded, not delivered", step.incident)
-        return 0
+def notify(cfg: SystemConfig, step: FiredStep, at: datetime) -> int:
+    """Deliver one fired step (paging the people on call for ``oncall:`` targets); return the deliveries."""
     if not step.channels:
         return 0
-    results = dispatch(
+    results = page_dispatch(at)(
         store_for(cfg),
         step.incident_id,
         step.channels,
@@ -51,6 +48,15 @@ def notify(cfg: SystemConfig, step: FiredStep) -> int:
         force=True,  # the incident may be unchanged since its last message; the escalation must still go out
     )
     return len(results)
+
+
+@task(name="audience-updates", cache_policy=NONE)
+def audience_updates(cfg: SystemConfig, at: datetime) -> int:
+    """Send each audience the status updates whose cadence is due on open incidents; return how many went out."""
+    sent = communicate_due(store_for(cfg), cfg, at=at)
+    for u in sent:
+        get_run_logger().info("%s update for %s (%s): %s", u.audience, u.incident, u.channel, u.why)
+    return len(sent)
 
 
 @flow(name="escalation")
@@ -67,7 +73,8 @@ def escalation(config: str | None = None, at: datetime | None = None, deliver: b
     fired = fire_due(cfg, when)
     if deliver:
         for step in fired:
-            notify(cfg, step)
+            notify(cfg, step, when)
+        audience_updates(cfg, when)
     rows = [{k: (", ".join(v) if isinstance(v, list) else v) for k, v in asdict(f).items()} for f in fired]
     if rows:
         create_table_artifact(key="escalations", table=rows, description=f"Escalations fired at {when.isoformat()}")

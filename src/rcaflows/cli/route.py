@@ -151,11 +151,14 @@ def escalate(
     """Fire every due escalation step once, without Prefect (the `escalation` flow does this on a schedule)."""
     from rcaflows.config import load_config
     from rcaflows.triage.escalation import escalate_due
+    from rcaflows.triage.oncall import page_dispatch
 
     try:
         cfg = load_config(config)
         when = parse_time(at, "--at")
-        fired = escalate_due(open_store(config, store), cfg, when, dispatch=deliver)
+        # page_dispatch delivers like rcaflows.notify.dispatch and expands oncall:<team> targets to people
+        send = page_dispatch(when) if deliver else False
+        fired = escalate_due(open_store(config, store), cfg, when, dispatch=send)
     except RcaflowsError as exc:
         fail(exc)
     t = Table(title=f"escalations fired ({len(fired)})")

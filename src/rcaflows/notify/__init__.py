@@ -11,6 +11,7 @@ thread email replies onto the first Message-ID. The transports use httpx and smt
 
 from __future__ import annotations
 
+from rcaflows.notify.audiences import AudienceUpdate, communicate, communicate_due, render_status_page
 from rcaflows.notify.base import Notifier, notifier_for, register, registered, secret
 from rcaflows.notify.models import (
     Delivered,
@@ -36,6 +37,7 @@ from rcaflows.notify.service import (
 )
 
 __all__ = [
+    "AudienceUpdate",
     "Delivered",
     "DeliveryError",
     "DeliveryMode",
@@ -46,6 +48,8 @@ __all__ = [
     "NotifyError",
     "Previous",
     "build_message",
+    "communicate",
+    "communicate_due",
     "dedup_key",
     "deliver_with_retries",
     "dispatch",
@@ -58,5 +62,6 @@ __all__ = [
     "notify_new_incident",
     "register",
     "registered",
+    "render_status_page",
     "secret",
 ]

@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, Field
 
+from rcaflows.impact import ImpactNumbers
+
 
 class TimelineItem(BaseModel):
     """One moment of the incident, from the audit log or an RCA run."""
@@ -48,6 +50,7 @@ class Impact(BaseModel):
     affected_predictions: int | None = Field(None, description="Predictions served in the impact window.")
     predictions_note: str = Field("", description="How the volume was counted, or why it could not be.")
     occurrences: int = 1
+    numbers: ImpactNumbers | None = Field(None, description="Impact in numbers (requests, groups, cost) and how.")
 
 
 class Cause(BaseModel):

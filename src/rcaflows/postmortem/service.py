@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from rcaflows.config.models import SystemConfig
-from rcaflows.errors import RcaflowsError
+from rcaflows.impact import affected_predictions, impact_of
 from rcaflows.incidents import EventKind, Incident, Store, events, get_incident, rca_runs, record_event
 from rcaflows.incidents.models import ActionItem
 from rcaflows.postmortem.actions import add_action, list_actions
@@ -183,32 +183,12 @@ def impact_window(incident: Incident, config: SystemConfig | None) -> tuple[date
 def count_affected_predictions(
     config: SystemConfig, incident: Incident, downstream: list[str], components: list[str]
 ) -> tuple[int | None, str]:
-    """Return the predictions the model served in the impact window, if the model was affected.
+    """Return the predictions the incident affected and how they were counted (see :mod:`rcaflows.impact`).
 
-    Reads the configured sources; returns ``(None, why)`` when there is no model, the model is
-    outside the blast radius, or the sources cannot be read.
+    ``downstream`` and ``components`` are kept for callers; the impact module reads the incident's
+    own components and the topology (a serving incident affects the requests on its path).
     """
-    from rcaflows.sources import load_sources
-
-    model = config.model
-    if model is None:
-        return None, "no model is configured for this system"
-    touched = set(downstream) | set(components)
-    if not touched & {model.component, model.lineage_node, model.name}:
-        return 0, f"model {model.name} is outside the blast radius"
-    start, end = impact_window(incident, config)
-    if end <= start:
-        return None, "the impact window is empty"
-    try:
-        data = load_sources(config, start, end)
-    except RcaflowsError as exc:
-        return None, f"prediction logs unreadable: {exc}"
-    preds = data.predictions
-    if preds.empty or "timestamp" not in preds:
-        return None, "no prediction log in the sources"
-    ts = preds["timestamp"]
-    n = int(((ts >= start) & (ts < end)).sum())
-    return n, f"predictions served by {model.name} from {start.isoformat()} to {end.isoformat()}"
+    return affected_predictions(impact_of(config, incident))
 
 
 def build_postmortem(
@@ -274,9 +254,11 @@ def build_postmortem(
     downstream = list(results.get("blast_radius") or [])
     started = metrics.onset or inc.detected_at
     ended = metrics.resolved_at
-    volume, note = (None, "not counted")
+    volume, note, numbers = (None, "not counted", None)
     if count_predictions and config is not None:
-        volume, note = count_affected_predictions(config, inc, downstream, components)
+        # issue 15: counted by rcaflows.impact (a latency incident on the API affects its requests too)
+        numbers = impact_of(config, inc)
+        volume, note = affected_predictions(numbers)
     impact = Impact(
         started_at=started,
         ended_at=ended,
@@ -286,6 +268,7 @@ def build_postmortem(
         affected_predictions=volume,
         predictions_note=note,
         occurrences=inc.occurrences,
+        numbers=numbers,
     )
     well, badly = assess(inc, metrics, causes, failed_phases, run is not None, related, config)
     _seed_actions(session, inc, causes, failed_phases, related, metrics)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rcaflows.impact import ImpactNumbers
 from rcaflows.rca.models import Symptom
 from rcaflows.vocab import IncidentState, IncidentType, Priority, Severity
 
@@ -43,6 +44,9 @@ class IncidentSummary(BaseModel):
     system: str = Field(description="Name of the monitored system.")
     occurrences: int = Field(default=1, ge=1, description="Times the detector fired for it.")
     timeline: list[TimelineEntry] = Field(default_factory=list, description="Events, oldest first.")
+    impact: ImpactNumbers | None = Field(
+        default=None, description="Impact in numbers (requests, predictions, groups, cost) and how it was computed."
+    )
 
     @field_validator("subtype", "severity", "priority", "team", "state", mode="before")
     @classmethod

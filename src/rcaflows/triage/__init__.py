@@ -12,6 +12,7 @@ from rcaflows.triage.escalation import (
     snapshot_policy,
     steps_of,
 )
+from rcaflows.triage.oncall import OnCall, page_dispatch, who_is_on_call
 from rcaflows.triage.policy import (
     Confidence,
     ImpactFactors,
@@ -32,6 +33,7 @@ __all__ = [
     "Confidence",
     "FiredStep",
     "ImpactFactors",
+    "OnCall",
     "RuleVerdict",
     "TriageDecision",
     "confidence_for",
@@ -39,6 +41,7 @@ __all__ = [
     "explain_route",
     "impact_factors",
     "lapse_acknowledgements",
+    "page_dispatch",
     "plan_escalation",
     "planned_steps",
     "priority_for",
@@ -50,4 +53,5 @@ __all__ = [
     "triage",
     "unreachable_rules",
     "urgency_for",
+    "who_is_on_call",
 ]
