@@ -1,4 +1,9 @@
-"""The hourly ``detection`` flow: the steps of :mod:`rcaflows.pipeline` as tasks, then notify and investigate."""
+"""The hourly ``detection`` flow: the steps of :mod:`rcaflows.pipeline` as tasks, then investigate.
+
+Each incident opened or seen again is posted (or its messages updated) by the notification
+subscriber right after its own transaction commits (:mod:`rcaflows.wiring`); the flow does not
+call the notifier itself.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,10 @@ from prefect.cache_policies import NONE
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
-from flows import scaleout
+from flows import reap, scaleout
 from flows.common import config_ref, hour_floor, load_window, resolve_config, store_for, untracked
 from flows.rca import rca as rca_flow
-from rcaflows import pipeline
+from rcaflows import pipeline, wiring
 from rcaflows.config import SystemConfig
 from rcaflows.data import MonitoringData
 from rcaflows.detection import DetectionReport
@@ -47,9 +52,20 @@ def detect(cfg: SystemConfig, data: MonitoringData, current_start: datetime) -> 
 def persist(
     cfg: SystemConfig, report: DetectionReport, detected_at: datetime, origin: dict[str, Any]
 ) -> DetectionOutcome:
-    """Group failing checks into incidents, apply silences/inhibition/pending, triage and store them."""
+    """Group failing checks into incidents, apply silences/inhibition/pending, triage and store them.
+
+    After each incident's commit the subscribers post it to its channels (or update a duplicate's
+    messages where the severity changed); a failed delivery is recorded and audited, never raised.
+    """
     log = get_run_logger()
-    result = pipeline.open_incidents(store_for(cfg), cfg, report, detected_at, origin=origin)
+    with wiring.scope(cfg) as effects:
+        result = pipeline.open_incidents(store_for(cfg), cfg, report, detected_at, origin=origin)
+    for failure in effects.failures():
+        log.error("%s of %s failed: %s", failure.subscriber, failure.event.key, failure.error)
+    for results in effects.results("notify"):
+        for r in results:
+            if not r.ok:
+                log.warning("notification of %s on %s failed: %s", r.incident, r.channel, r.error)
     outcomes = result.incidents
     for o in outcomes:
         verb = "opened" if o.created else f"updated (seen {o.occurrences}x)"
@@ -131,28 +147,6 @@ def _emit(cfg: SystemConfig, o: IncidentOutcome, rca_mode: str, origin: dict[str
     )
 
 
-@task(name="notify-incidents", retries=2, retry_delay_seconds=[1, 5], cache_policy=NONE)
-def notify_outcomes(cfg: SystemConfig, outcomes: list[IncidentOutcome]) -> list[dict[str, Any]]:
-    """After the commit: post each new incident to its triage channels (with recurrence links); update duplicates
-    only where the severity changed. Deliveries are retried and recorded; a failed one is not raised."""
-    from rcaflows.notify import notify_if_severity_changed, notify_new_incident
-    from rcaflows.postmortem import link_similar
-
-    store = store_for(cfg)
-    results = []
-    for o in outcomes:
-        if o.created:
-            with store.session() as s:
-                link_similar(s, o.key)
-            results += notify_new_incident(store, o.key, config=cfg)
-        else:
-            results += notify_if_severity_changed(store, o.key, config=cfg)
-    for r in results:
-        if not r.ok:
-            get_run_logger().warning("notification of %s on %s failed: %s", r.incident, r.channel, r.error)
-    return [r.model_dump(mode="json") for r in results]
-
-
 @flow(
     name="detection",
     flow_run_name=_run_name,
@@ -176,7 +170,11 @@ def detection(
     origin = {"config": config_ref(config)}
     end = hour_floor(at)
     current_start = pipeline.current_start(cfg, end)
-    data: MonitoringData = load_window(untracked(cfg), current_start - cfg.window.baseline, end)
+    reaped = reap.reap_runs(untracked(cfg))  # RCA runs that died or overran: failed, audited, re-queued
+    # A source that cannot be read opens an 'unreadable' incident instead of failing the run.
+    data: MonitoringData = load_window(untracked(cfg), current_start - cfg.window.baseline, end, unreadable_ok=True)
+    # yesterday's fixed faults leave the reference, so today's normal does not look like a change
+    data = pipeline.forget_fixed_faults(store_for(cfg), cfg, data, current_start)
     report: DetectionReport = (
         scaleout.scan(cfg, data, current_start)
         if scaleout.wants_scale_out(cfg)
@@ -184,10 +182,9 @@ def detection(
     )
     handled: DetectionOutcome = persist(untracked(cfg), report, end, origin)
     outcomes = handled.incidents
-    notified = notify_outcomes(untracked(cfg), outcomes, return_state=True)
-    if not notified.is_completed():
-        log.error("notifications failed: %s", notified.message)
-    new = [o for o in outcomes if o.created]
+    # A run killed after storing an incident but before its RCA left it uninvestigated: start that RCA now.
+    missed = set(reap.uninvestigated(cfg, [o.key for o in outcomes if not o.created]))
+    new = [o for o in outcomes if o.created or o.key in missed]
     investigations: list[dict[str, Any]] = []
     for o in new:
         mode = cfg.rca.mode if run_rca else "off"
@@ -200,6 +197,8 @@ def detection(
         else:
             log.error("RCA of %s did not complete: %s", o.key, state.message)
             investigations.append({"incident": o.key, "error": state.message})
+    if run_rca and reaped.queued:
+        investigations += reap.requeue(cfg, reaped.queued, cfg.rca.mode, origin["config"])
     return {
         "system": cfg.system.name,
         "window": [current_start.isoformat(), end.isoformat()],
@@ -211,6 +210,9 @@ def detection(
         "suppressed": [c.model_dump() for c in handled.suppressed],
         "suppression_counts": handled.counts,
         "idle_silences": handled.idle_silences,
+        "resolved": handled.resolved,
+        "reaped_rca_runs": [r.run_id for r in reaped.reaped],
+        "requeued_rca": reaped.queued,
         "fdr": {"tested": report.fdr_tested, "demoted": report.fdr_demoted},
         "investigations": investigations,
     }

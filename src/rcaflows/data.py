@@ -3,9 +3,11 @@
 Frames (all timestamps timezone-aware UTC):
 
 * ``metrics``: long format ``timestamp, component, metric, value``; one row per sample.
-* ``predictions``: one row per scored request: ``timestamp, client_id, group, <features…>,
-  score, prediction, label, label_at`` (``label``/``label_at`` are NaN/NaT until the delayed
-  ground truth arrives).
+* ``predictions``: one row per scored request: ``timestamp`` plus the columns the model's
+  ``log:`` declaration names (defaults, the demo's: ``client_id, group, <features…>, score,
+  prediction, label, label_at``; ``label``/``label_at`` are NaN/NaT until the delayed ground
+  truth arrives). Read it through :func:`rcaflows.model.model_view`, which puts each declared
+  column under its role name, never by the default names.
 * ``batches``: per lineage node, the rows that landed there (``timestamp`` plus its columns).
 * ``changes``: ``timestamp, component, kind, description`` for deploys, config and
   infrastructure changes.
@@ -13,7 +15,7 @@ Frames (all timestamps timezone-aware UTC):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +25,7 @@ from rcaflows.errors import DataError
 
 METRIC_COLUMNS = ("timestamp", "component", "metric", "value")
 CHANGE_COLUMNS = ("timestamp", "component", "kind", "description")
+#: The default prediction-log columns (``model.log`` declares others; see :mod:`rcaflows.model.log`).
 PREDICTION_COLUMNS = ("timestamp", "client_id", "group", "score", "prediction", "label", "label_at")
 
 
@@ -113,6 +116,10 @@ class MonitoringData:
     changes: pd.DataFrame = field(default_factory=empty_changes)
     #: names of sources that failed to load; the report says which were missing
     missing_sources: tuple[str, ...] = ()
+    #: per source read, the components its metrics and predictions came from (data availability)
+    source_components: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: per source that could not be read, the error it raised
+    source_errors: Mapping[str, str] = field(default_factory=dict)
 
     def slice(self, start: datetime, end: datetime) -> MonitoringData:
         """Return the rows with ``start <= timestamp < end`` of every frame."""
@@ -131,6 +138,34 @@ class MonitoringData:
             batches={k: cut(v) for k, v in self.batches.items()},
             changes=cut(self.changes),
             missing_sources=self.missing_sources,
+            source_components=self.source_components,
+            source_errors=self.source_errors,
+        )
+
+    def without(self, spans: Sequence[tuple[datetime, datetime]]) -> MonitoringData:
+        """Return the data without the rows of every frame (but the change log) in any ``[t0, t1)`` of ``spans``."""
+        if not spans:
+            return self
+
+        def drop(df: pd.DataFrame) -> pd.DataFrame:
+            if df.empty or "timestamp" not in df.columns:
+                return df
+            ts = df["timestamp"]
+            hit = pd.Series(False, index=df.index)
+            for t0, t1 in spans:
+                hit |= (ts >= t0) & (ts < t1)
+            return df.loc[~hit] if hit.any() else df
+
+        return MonitoringData(
+            start=self.start,
+            end=self.end,
+            metrics=drop(self.metrics),
+            predictions=drop(self.predictions),
+            batches={k: drop(v) for k, v in self.batches.items()},
+            changes=self.changes,
+            missing_sources=self.missing_sources,
+            source_components=self.source_components,
+            source_errors=self.source_errors,
         )
 
     def is_empty(self) -> bool:

@@ -11,7 +11,7 @@ import pytest
 
 from rcaflows.config import load_config
 from rcaflows.data import CHANGE_COLUMNS, METRIC_COLUMNS, PREDICTION_COLUMNS, check_frame
-from rcaflows.demo import DEMO_END, SCENARIOS, Truth, simulate
+from rcaflows.demo import DEMO_END, SCENARIOS, Part, Scenario, Truth, simulate, simulate_scenario
 from rcaflows.demo.simulator import _simulate
 from rcaflows.errors import ConfigError
 from rcaflows.vocab import IncidentType
@@ -19,7 +19,8 @@ from rcaflows.vocab import IncidentType
 FAULTS = [name for name, sc in SCENARIOS.items() if name != "no_fault" and not sc.parts]  # one fault each
 MULTI = [name for name, sc in SCENARIOS.items() if sc.parts]
 # retrain_bias's root (fpr_gap) lives in labelled predictions, tested in test_retrain_bias_fpr_gap
-METRIC_FAULTS = [name for name in FAULTS if name != "retrain_bias"]
+# row-level model faults: their root metric is a prediction-log statistic, not a metric series
+METRIC_FAULTS = [name for name in FAULTS if name not in ("retrain_bias", "canary_slice_regression")]
 DAY = timedelta(days=1)
 
 
@@ -321,6 +322,7 @@ def test_scenario_names_and_order() -> None:
         "deploy_latency",
         "drifting_source",
         "retrain_bias",
+        "canary_slice_regression",
         "query_flood",
         "dependency_timeout",
         "distractor_cpu",
@@ -345,6 +347,35 @@ def test_two_fault_world_injects_each_fault_at_its_own_onset() -> None:
     assert list(zip(late["component"], late["kind"], late["timestamp"], strict=True)) == [
         ("scoring_api", "deploy", deploy.onset)
     ]
+
+
+def test_a_scenario_built_on_the_fly_injects_its_parts_days_apart() -> None:
+    soak = Scenario(
+        name="soak",
+        description="two faults two days apart",
+        onset_before_end=None,
+        parts=(
+            Part(scenario="deploy_latency", onset_before_end=timedelta(days=2, hours=3)),
+            Part(scenario="dependency_timeout", onset_before_end=timedelta(hours=5)),
+        ),
+    )
+    world = simulate_scenario(soak, history=timedelta(days=3))
+    deploy, timeout = world.truth.faults
+    assert (deploy.onset, timeout.onset) == (DEMO_END - timedelta(days=2, hours=3), DEMO_END - timedelta(hours=5))
+    latency = world.data.series("scoring_api", "latency_p95_ms")
+    hour = timedelta(hours=1)
+    before = latency[deploy.onset - 2 * hour : deploy.onset - timedelta(minutes=1)].median()
+    assert latency[deploy.onset - 4 * hour : deploy.onset - 2 * hour].median() < 1.2 * before  # flat before
+    assert latency[deploy.onset + timedelta(minutes=15) : deploy.onset + hour].median() > 1.5 * before
+    # the deploy fault persists: two days later the latency is still far above its level before
+    assert latency[timeout.onset - hour : timeout.onset].median() > 1.5 * before
+
+
+def test_a_part_naming_an_unknown_scenario_is_a_config_error() -> None:
+    part = Part(scenario="meteor", onset_before_end=timedelta(hours=1))
+    bad = Scenario(name="x", description="x", onset_before_end=None, parts=(part,))
+    with pytest.raises(ConfigError, match="meteor"):
+        simulate_scenario(bad)
 
 
 def test_unknown_scenario_raises_config_error_listing_names() -> None:

@@ -83,7 +83,8 @@ def test_normal_operation_fails_no_check(system: SystemConfig, tmp_path: Path) -
     cfg = on_files(system, metrics(system), tmp_path)
     data = pipeline.load_window(cfg, END - timedelta(hours=25), END)
     report = pipeline.scan(cfg, data, END - timedelta(hours=1))
-    components = {c.name for c in system.components}
+    # Besides the components, each source has its data-availability check ("source:<name>").
+    components = {c.name for c in system.components} | {f"source:{s.name}" for s in cfg.sources}
     assert report.checks and {c.component for c in report.checks} <= components
     assert {(c.component, c.metric) for c in report.checks} >= {(m.component, m.name) for m in system.metrics[:2]}
     assert not report.failed, [(c.component, c.metric, c.check) for c in report.failed]
@@ -144,3 +145,46 @@ def test_investigate_ranks_the_dependency_first(system: SystemConfig, tmp_path: 
     result = pipeline.investigate(ctx)
     assert result.top is not None and result.top.component == root
     assert not [(p.phase, p.error) for p in result.phases if p.status == PhaseStatus.FAILED]
+
+
+def _stored_incident(
+    store: Store, cfg: SystemConfig, fp: str, onset: datetime, resolved: datetime, reason: str
+) -> None:
+    from rcaflows.incidents import NewIncident, open_or_touch, resolve
+    from rcaflows.vocab import Priority, Severity
+
+    new = NewIncident(
+        system=cfg.system.name,
+        type=PERF,
+        subtype="latency",
+        component=cfg.components[0].name,
+        title="latency",
+        severity=Severity.HIGH,
+        priority=Priority.P2,
+        team="t",
+        fingerprint=fp,
+        detected_at=onset + timedelta(minutes=20),
+        details={"onset": onset.isoformat()},
+    )
+    with store.session() as s:
+        inc, _ = open_or_touch(s, new)
+        resolve(s, inc, "ops", reason=reason, at=resolved)
+
+
+def test_a_fixed_fault_leaves_the_reference_and_a_false_alarm_does_not(store: Store) -> None:
+    cfg = demo_config()
+    frame = metric_frame(cfg, np.random.default_rng(3))
+    data = pipeline.MonitoringData(start=frame["timestamp"].min(), end=END, metrics=frame)
+    start = END - timedelta(hours=1)
+    fixed_from, fixed_to = END - timedelta(hours=20), END - timedelta(hours=18)
+    _stored_incident(store, cfg, "fixed", fixed_from, fixed_to, "fixed")
+    _stored_incident(store, cfg, "noise", END - timedelta(hours=10), END - timedelta(hours=9), "false_positive")
+    kept = pipeline.forget_fixed_faults(store, cfg, data, start).metrics["timestamp"]
+    gone = (frame["timestamp"] >= fixed_from) & (frame["timestamp"] < fixed_to)
+    assert len(kept) == (~gone).sum() and not ((kept >= fixed_from) & (kept < fixed_to)).any()
+    assert (kept >= start).sum() == (frame["timestamp"] >= start).sum()  # the current window stays whole
+    # a fault resolved inside the current window leaves only its reference part
+    _stored_incident(store, cfg, "now", start - timedelta(minutes=30), END, "fixed")
+    kept = pipeline.forget_fixed_faults(store, cfg, data, start).metrics["timestamp"]
+    assert not ((kept >= start - timedelta(minutes=30)) & (kept < start)).any()
+    assert (kept >= start).sum() == (frame["timestamp"] >= start).sum()

@@ -48,3 +48,24 @@ def test_robust_location_scale_floors_constant_series() -> None:
     assert loc[0] == 10.0 and scale[0] == pytest.approx(1e-2)
     assert abs(loc[1]) < 0.6 and 1.4 < scale[1] < 2.8
     assert np.isnan(loc[2]) and np.isnan(scale[2])
+
+
+def test_the_same_hour_yesterday_is_the_reference_even_with_the_last_hours_left_out() -> None:
+    import pandas as pd
+
+    from rcaflows.detection.base import seasonal_reference
+
+    start = pd.Timestamp("2026-03-02 03:00", tz="UTC")
+    ts = pd.date_range(start - pd.Timedelta(days=1), start, freq="1min", inclusive="left")
+    ref = pd.DataFrame({"timestamp": ts, "hour": ts.hour})
+    # a fixed fault's last seven hours are left out of the reference: its rows end at 20:00
+    ref = ref[ref["timestamp"] < start - pd.Timedelta(hours=7)]
+    same = seasonal_reference(ref, start.to_pydatetime(), (start + pd.Timedelta(hours=1)).to_pydatetime(), min_rows=30)
+    assert set(same["hour"]) == {3}
+    # the day's same hour left out (a fixed fault's span): nothing to compare with, not the whole day
+    gap = ref[ref["timestamp"] >= start - pd.Timedelta(hours=22)]
+    kw = {"reference_start": (start - pd.Timedelta(days=1)).to_pydatetime()}
+    assert seasonal_reference(gap, start.to_pydatetime(), (start + pd.Timedelta(hours=1)).to_pydatetime(), **kw).empty
+    # a reference of only a few hours is no day: all of it is used
+    short = ref[ref["timestamp"] >= start - pd.Timedelta(hours=12)]
+    assert seasonal_reference(short, start.to_pydatetime(), (start + pd.Timedelta(hours=1)).to_pydatetime()) is short

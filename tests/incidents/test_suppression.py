@@ -181,9 +181,36 @@ def test_data_quality_incident_inhibits_the_model_quality_incident_it_explains(
     # next hour: the data-quality incident is still open (deduplicated) and keeps inhibiting
     nxt = handle_candidates(store, config, [qd, dq], T0 + H)
     assert nxt.counts == {"opened": 0, "deduplicated": 1, "silence": 0, "inhibition": 1, "pending": 0}
+    # it inhibits while it fires: seen in the previous run is enough (one quiet run is a flap) ...
+    assert handle_candidates(store, config, [qd], T0 + 2 * H).counts["inhibition"] == 1
+    # ... but left open after its data was fixed it hides no later model incident
+    late = handle_candidates(store, config, [qd], T0 + 4 * H)
+    assert late.counts["opened"] == 1 and late.incidents[0].type == "quality_degradation"
     # with inhibition off the model incident opens
     off = config.model_copy(update={"alerting": config.alerting.model_copy(update={"inhibit": False})})
-    assert handle_candidates(store, off, [qd], T0 + 2 * H).counts["opened"] == 1
+    assert handle_candidates(store, off, [qd], T0 + 5 * H).counts["deduplicated"] == 1
+
+
+def test_a_later_signal_of_an_open_fault_joins_its_incident_and_a_fresh_one_opens_its_own(
+    store: Store, config: SystemConfig
+) -> None:
+    integ = IncidentType.INTEGRATION_DEPENDENCY
+    timeout = _cand(integ, "geo_api", "timeout_rate", ["geo_api", "feature_store"]).model_copy(
+        update={"onset": T0 - timedelta(minutes=20)}
+    )
+    first = handle_candidates(store, config, [timeout], T0)
+    (opened,) = first.incidents
+    # an hour on, the feature store's null share (on since the dependency failed) crosses its bar
+    nulls = _cand(DQ, "feature_store", "null_rate").model_copy(update={"onset": T0 - timedelta(minutes=20)})
+    later = handle_candidates(store, config, [timeout, nulls], T0 + H)
+    assert later.counts["opened"] == 0 and {o.key for o in later.incidents} == {opened.key}
+    with store.session() as s:
+        dups = [e for e in events(s, get_incident(s, opened.key)) if e.kind == EventKind.DUPLICATE]
+        assert any(e.payload["title"] == "null_rate on feature_store" for e in dups)
+    # a signal that began after the incident's last run is a new fault: its own incident
+    fresh = _cand(DQ, "feature_store", "null_rate").model_copy(update={"onset": T0 + H + timedelta(minutes=30)})
+    news = handle_candidates(store, config, [fresh], T0 + 2 * H)
+    assert news.counts["opened"] == 1 and news.incidents[0].key != opened.key
 
 
 def test_an_incident_opens_only_after_m_of_n_failing_runs(store: Store, config: SystemConfig) -> None:

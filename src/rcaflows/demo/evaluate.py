@@ -73,6 +73,12 @@ class ScenarioOutcome(BaseModel):
         )
 
 
+def incident_matches(incident: dict[str, Any], investigation: dict[str, Any] | None, root: str) -> bool:
+    """Return True when an incident belongs to the fault at ``root``: its RCA's top cause, or one of its components."""
+    top = (investigation or {}).get("top")
+    return bool(root) and (top == root or root in incident["components"])
+
+
 def evaluate(truth: Any, result: dict[str, Any]) -> ScenarioOutcome:
     """Compare a detection flow's result with a scenario's :class:`~rcaflows.demo.Truth`."""
     opened = [i for i in result["incidents"] if i["created"]]
@@ -86,8 +92,7 @@ def evaluate(truth: Any, result: dict[str, Any]) -> ScenarioOutcome:
         return set(inc.get("types") or [inc["type"]]) | inhibited.get(inc["key"], set())
 
     def matches(inc: dict[str, Any], root: str) -> bool:
-        top = (investigations.get(inc["key"]) or {}).get("top")
-        return bool(root) and (top == root or root in inc["components"])
+        return incident_matches(inc, investigations.get(inc["key"]), root)
 
     fault_truths = list(truth.faults)
     faults: list[FaultOutcome] = []

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rcaflows.graph import client_node
 from rcaflows.vocab import IncidentType
 
 
@@ -29,6 +30,7 @@ class FaultTruth(_Frozen):
     root_cause_kind: str = Field(description="Kind of cause, e.g. 'deploy', 'schema_change', 'query_flood'.")
     root_cause_metric: str | None = Field(None, description="Metric or column that moves first at the root.")
     onset: datetime = Field(description="When the fault starts (UTC).")
+    until: datetime | None = Field(None, description="When the fault is fixed (UTC); None while it persists.")
 
 
 class Truth(_Frozen):
@@ -95,6 +97,9 @@ class Part(_Frozen):
 
     scenario: str = Field(description="Name of the single-fault scenario in SCENARIOS.")
     onset_before_end: timedelta = Field(description="How long before the end of the data this fault starts.")
+    duration: timedelta | None = Field(
+        None, description="How long the fault lasts until it is fixed (None: it persists)."
+    )
 
 
 class Scenario(_Frozen):
@@ -128,6 +133,12 @@ class Scenario(_Frozen):
             return [(SCENARIOS[p.scenario], end - p.onset_before_end) for p in self.parts]
         return [] if self.onset_before_end is None else [(self, end - self.onset_before_end)]
 
+    def fault_ends(self, end: datetime) -> list[datetime | None]:
+        """Return when each fault of :meth:`faults` is fixed (None: it persists to the end of the data)."""
+        if self.parts:
+            return [None if p.duration is None else end - p.onset_before_end + p.duration for p in self.parts]
+        return [None for _ in self.faults(end)]
+
     def onset(self, end: datetime) -> datetime | None:
         """Return the (earliest) fault's onset for data ending at ``end``."""
         onsets = [t for _, t in self.faults(end)]
@@ -142,8 +153,9 @@ class Scenario(_Frozen):
                 root_cause_kind=s.root_cause_kind,
                 root_cause_metric=s.root_cause_metric,
                 onset=onset,
+                until=until,
             )
-            for s, onset in self.faults(end)
+            for (s, onset), until in zip(self.faults(end), self.fault_ends(end), strict=True)
         ]
         return Truth(
             scenario=self.name,
@@ -238,11 +250,27 @@ SCENARIOS: dict[str, Scenario] = {
             params={"group_b_logit_shift": 2.4},
         ),
         Scenario(
+            name="canary_slice_regression",
+            description="fraud-model v6 goes out as a canary on half the traffic; it over-flags German "
+            "transactions only, so v6 x country=DE carries the accuracy drop while v5 and v6 elsewhere are fine.",
+            incident_types=[_T.QUALITY_DEGRADATION],
+            root_cause_component="fraud_model",
+            root_cause_kind="canary",
+            root_cause_metric="error_rate[country=DE,model_version=v6-canary]",
+            changes=(
+                ChangeSpec(
+                    component="fraud_model", kind="deploy", description="fraud-model v6 canary on 50 % of traffic"
+                ),
+            ),
+            # share of traffic the canary serves; logit added to its German rows (legit ones turn positive)
+            params={"canary_share": 0.5, "logit_shift": 7.0},
+        ),
+        Scenario(
             name="query_flood",
             description="A new client c-0666 floods the API with probing inputs far outside the "
             "training range, scored near 0.5.",
             incident_types=[_T.SECURITY_ADVERSARIAL],
-            root_cause_component="client:c-0666",
+            root_cause_component=client_node("c-0666"),
             root_cause_kind="query_flood",
             root_cause_metric="requests_per_min",
             effects=(

@@ -25,7 +25,7 @@ import pandas as pd
 from rcaflows.config import load_config
 from rcaflows.config.models import MetricKind
 from rcaflows.data import MonitoringData
-from rcaflows.demo.scenarios import SCENARIOS, Scenario, Truth
+from rcaflows.demo.scenarios import SCENARIOS, Part, Scenario, Truth
 from rcaflows.errors import ConfigError
 from rcaflows.timeutil import utc
 
@@ -192,6 +192,7 @@ class _Rows:
     label_ns: Arr
     currency: Arr
     country: Arr
+    version: Arr | None = None  # model version that served the row (None: the stable one everywhere)
 
 
 _CURRENCIES = np.array(["EUR", "USD", "GBP"])
@@ -199,6 +200,7 @@ _FX = np.array([1.0, 1.08, 0.86])
 _COUNTRIES = np.array(["DE", "FR", "NL", "ES", "IT", "GB", "US", "PL", "BE", "AT"])
 _COUNTRY_P = np.array([0.25, 0.15, 0.1, 0.1, 0.1, 0.08, 0.08, 0.06, 0.04, 0.04])
 _CLIENT_IDS = np.array([f"c-{i:04d}" for i in range(1, _N_CLIENTS + 1)], dtype=object)
+_VERSION = "v5"  # the stable fraud-model version
 
 
 def _background_rows(grid: _Grid, seed: int) -> _Rows:
@@ -248,11 +250,15 @@ class _Flood:
     features: dict[str, Arr]
 
 
-def _flood(grid: _Grid, rng: np.random.Generator, onset: datetime, rate: float) -> _Flood:
+def _flood(
+    grid: _Grid, rng: np.random.Generator, onset: datetime, rate: float, until: datetime | None = None
+) -> _Flood:
     """Draw probing requests far outside the training range, tuned to land near the boundary."""
     i0 = max(grid.index_of(onset), 0)
     counts = np.zeros(grid.n, dtype=np.int64)
     counts[i0:] = rng.poisson(rate, grid.n - i0)
+    if until is not None:
+        counts[max(grid.index_of(until), 0) :] = 0
     n = int(counts.sum())
     ts_ns = np.sort(grid.minutes.asi8.repeat(counts) + (rng.random(n) * _MIN_NS).astype(np.int64))
     f: dict[str, Arr] = {
@@ -308,6 +314,8 @@ def _prediction_frame(
         "timestamp": rows.ts_ns,
         "client_id": _CLIENT_IDS[rows.client],
         "group": np.where(rows.group_b, "B", "A").astype(object),
+        "country": _COUNTRIES[rows.country].astype(object),
+        "model_version": rows.version if rows.version is not None else np.full(len(rows.ts_ns), _VERSION, object),
         "hour": hour,
         **rows.features,
         "score": np.round(score, 6),
@@ -322,6 +330,8 @@ def _prediction_frame(
             "timestamp": flood.ts_ns,
             "client_id": np.full(m, "c-0666", dtype=object),
             "group": np.where(flood.group_b, "B", "A").astype(object),
+            "country": np.full(m, "unknown", dtype=object),
+            "model_version": np.full(m, _VERSION, dtype=object),
             "hour": ((flood.ts_ns // (3600 * 10**9)) % 24).astype(np.int64),
             **flood.features,
             "score": np.round(_sigmoid(_model_logit(flood.features)), 6),
@@ -339,6 +349,8 @@ def _prediction_frame(
             "timestamp": _ts(cols["timestamp"]),
             "client_id": cols["client_id"],
             "group": cols["group"],
+            "country": cols["country"],
+            "model_version": cols["model_version"],
             **{c: cols[c] for c in features_order},
             "score": cols["score"],
             "prediction": (cols["score"] >= 0.5).astype(np.int64),
@@ -472,11 +484,14 @@ def _background_metrics(grid: _Grid, seed: int) -> tuple[list[tuple[str, str]], 
     return keys, values, smooth
 
 
-def _weight(grid: _Grid, start: datetime, ramp: timedelta) -> Arr:
-    """Return 0 before ``start``, rising linearly to 1 over ``ramp``."""
+def _weight(grid: _Grid, start: datetime, ramp: timedelta, until: datetime | None = None) -> Arr:
+    """Return 0 before ``start``, rising linearly to 1 over ``ramp``, and 0 again from ``until`` (the fix)."""
     i0 = grid.index_of(start)
     steps = max(ramp / timedelta(minutes=1), 1.0)
-    return np.clip((np.arange(grid.n) - i0 + 1) / steps, 0.0, 1.0)
+    w = np.clip((np.arange(grid.n) - i0 + 1) / steps, 0.0, 1.0)
+    if until is not None:
+        w[max(grid.index_of(until), 0) :] = 0.0
+    return w
 
 
 def _apply_effects(
@@ -487,14 +502,15 @@ def _apply_effects(
     values: Arr,
     smooth: Arr,
     rng: np.random.Generator,
+    until: datetime | None = None,
 ) -> None:
-    """Apply the scenario's metric effects in place."""
+    """Apply the scenario's metric effects in place (until the fault is fixed at ``until``)."""
     index = {k: i for i, k in enumerate(keys)}
     for fx in scenario.effects:
         i = index.get((fx.component, fx.metric))
         if i is None:
             continue
-        w = _weight(grid, onset + fx.lag, fx.ramp)
+        w = _weight(grid, onset + fx.lag, fx.ramp, until)
         if fx.op == "mul":
             values[i] *= 1 + w * (fx.value - 1)
         elif fx.op == "add":
@@ -591,13 +607,7 @@ def simulate(
     if scenario not in SCENARIOS:
         msg = f"unknown demo scenario {scenario!r}; expected one of: {', '.join(SCENARIOS)}"
         raise ConfigError(msg, [msg])
-    try:
-        end_utc = utc(end)
-    except ValueError as exc:
-        raise ConfigError(f"demo end: {exc}") from exc
-    if history < timedelta(hours=2):
-        raise ConfigError(f"demo history must be at least 2h, got {history}")
-    return _simulate(scenario, int(seed), end_utc, history)
+    return _simulate(scenario, int(seed), _checked_end(end, history), history)
 
 
 def _inject_rows(
@@ -607,38 +617,85 @@ def _inject_rows(
     rows: _Rows,
     merchants: pd.DataFrame,
     rng: np.random.Generator,
+    until: datetime | None = None,
 ) -> tuple[Arr, _Flood | None]:
-    """Apply the scenario's row-level injection in place; return group-B logit shifts and any flood."""
+    """Apply the scenario's row-level injection in place; return group-B logit shifts and any flood.
+
+    Rows from ``until`` on (the fault fixed) are left as they were.
+    """
     p = scenario.params
     onset_ns = pd.Timestamp(onset).value
-    after = rows.ts_ns >= onset_ns
+    until_ns = np.iinfo(np.int64).max if until is None else pd.Timestamp(until).value
+    after = (rows.ts_ns >= onset_ns) & (rows.ts_ns < until_ns)
     shift = np.zeros(len(rows.ts_ns))
     flood: _Flood | None = None
     if scenario.name == "schema_change_nulls":
-        v3 = (merchants["timestamp"] >= pd.Timestamp(onset)).to_numpy() & (rng.random(len(merchants)) < p["v3_share"])
+        fed = merchants["timestamp"].dt.as_unit("ns").astype("int64").to_numpy()
+        v3 = (fed >= onset_ns) & (fed < until_ns) & (rng.random(len(merchants)) < p["v3_share"])
         merchants["risk_rating"] = np.where(v3, merchants["risk_score"], np.nan)
         merchants.loc[v3, "risk_score"] = np.nan
-        lagged = rows.ts_ns >= onset_ns + int(p["feature_lag_min"] * _MIN_NS)
+        lag = int(p["feature_lag_min"] * _MIN_NS)
+        lagged = (rows.ts_ns >= onset_ns + lag) & (rows.ts_ns < until_ns + lag)
         hit = lagged & (rng.random(len(rows.ts_ns)) < p["null_share"])
         rows.features["merchant_risk"] = np.where(hit, np.nan, rows.features["merchant_risk"])
     elif scenario.name == "drifting_source":
         # decided by when the row landed in the source; the feature store sees it ~1 min later
-        cents = (rows.raw_ns >= onset_ns) & (rng.random(len(rows.ts_ns)) < p["cents_share"])
+        landed = (rows.raw_ns >= onset_ns) & (rows.raw_ns < until_ns)
+        cents = landed & (rng.random(len(rows.ts_ns)) < p["cents_share"])
         rows.features["amount"] = np.where(cents, rows.features["amount"] * p["factor"], rows.features["amount"])
+    elif scenario.name == "canary_slice_regression":
+        # a canary takes a share of traffic; it over-flags one country only (index 0: DE)
+        canary = after & (rng.random(len(rows.ts_ns)) < p["canary_share"])
+        rows.version = np.where(canary, "v6-canary", _VERSION).astype(object)
+        shift = np.where(canary & (rows.country == 0), p["logit_shift"], 0.0)
     elif scenario.name == "retrain_bias":
         shift = np.where(after & rows.group_b, p["group_b_logit_shift"], 0.0)
     elif scenario.name == "query_flood":
-        flood = _flood(grid, rng, onset, p["requests_per_min"])
+        flood = _flood(grid, rng, onset, p["requests_per_min"], until)
     elif scenario.name == "dependency_timeout":
         timed_out = after & (rng.random(len(rows.ts_ns)) < p["timeout_share"])
         rows.features["geo_distance_km"] = np.where(timed_out, np.nan, rows.features["geo_distance_km"])
     return shift, flood
 
 
+def _checked_end(end: datetime, history: timedelta) -> datetime:
+    """Return ``end`` in UTC after checking it and ``history`` (at least 2 hours)."""
+    try:
+        end_utc = utc(end)
+    except ValueError as exc:
+        raise ConfigError(f"demo end: {exc}") from exc
+    if history < timedelta(hours=2):
+        raise ConfigError(f"demo history must be at least 2h, got {history}")
+    return end_utc
+
+
+def simulate_scenario(
+    scenario: Scenario, seed: int = 7, end: datetime = DEMO_END, history: timedelta = timedelta(days=2)
+) -> SimulatedWorld:
+    """Simulate a world with any :class:`Scenario` injected, including one built on the fly (not cached).
+
+    A soak run composes single-fault scenarios of :data:`SCENARIOS` as ``parts`` at onsets of its
+    choosing over days of data; :func:`simulate` is the cached special case for the named ones.
+
+    Raises:
+        ConfigError: for a part naming an unknown scenario or an unusable ``end``/``history``.
+    """
+    unknown = [p.scenario for p in scenario.parts if p.scenario not in SCENARIOS]
+    if unknown:
+        msg = f"scenario {scenario.name!r}: unknown part {unknown[0]!r}; expected one of: {', '.join(SCENARIOS)}"
+        raise ConfigError(msg, [msg])
+    return _build(scenario, int(seed), _checked_end(end, history), history)
+
+
 @lru_cache(maxsize=32)
 def _simulate(name: str, seed: int, end: datetime, history: timedelta) -> SimulatedWorld:
-    """Build one world (cached; arguments already validated)."""
-    scenario = SCENARIOS[name]
+    """Build one named world (cached; arguments already validated)."""
+    return _build(SCENARIOS[name], seed, end, history)
+
+
+def _build(scenario: Scenario, seed: int, end: datetime, history: timedelta) -> SimulatedWorld:
+    """Build one world (arguments already validated)."""
+    name = scenario.name
     grid = _grid(end, history)
     faults = scenario.faults(end)
     _, _, features_order = _config_facts()
@@ -647,14 +704,14 @@ def _simulate(name: str, seed: int, end: datetime, history: timedelta) -> Simula
     keys, values, smooth = _background_metrics(grid, seed)
     group_b_shift: Arr = np.zeros(len(rows.ts_ns))
     flood: _Flood | None = None
-    for fault, onset in faults:
+    for (fault, onset), until in zip(faults, scenario.fault_ends(end), strict=True):
         # each fault draws from its own stream: a single-fault scenario's under its name, so the
         # fault of a multi-fault scenario is the same injection moved to its own onset
         inj = _rng(seed, fault.name if fault is scenario else f"{name}/{fault.name}", grid.end)
-        shift, fault_flood = _inject_rows(grid, fault, onset, rows, merchants, inj)
+        shift, fault_flood = _inject_rows(grid, fault, onset, rows, merchants, inj, until)
         group_b_shift = group_b_shift + shift
         flood = fault_flood or flood
-        _apply_effects(grid, fault, onset, keys, values, smooth, inj)
+        _apply_effects(grid, fault, onset, keys, values, smooth, inj, until)
 
     predictions, store = _prediction_frame(grid, rows, flood, group_b_shift, features_order)
     raw = _raw_transactions(grid, rows)
@@ -674,3 +731,67 @@ def _simulate(name: str, seed: int, end: datetime, history: timedelta) -> Simula
         changes=_changes(grid, seed, faults),
     )
     return SimulatedWorld(scenario=scenario, truth=scenario.truth(end), data=data)
+
+
+# -- remediation (``rcaflows demo --remediate``) --------------------------------------------------
+
+#: What ends each fault in the simulated world: a demo runbook action aimed at the fault's root-cause
+#: component. A fault absent here (a drifting source, a saturated database) is not ended by any demo
+#: action: pausing the ingest does not make the source's data right again.
+REMEDIES: dict[str, str] = {
+    "deploy_latency": "rollback",
+    "canary_slice_regression": "rollback",
+    "retrain_bias": "rollback",
+    "schema_change_nulls": "restore_schema",
+    "query_flood": "block_client",
+    "dependency_timeout": "fallback_model",
+}
+
+
+def remedied_faults(scenario: str, action: str, target: str) -> list[str]:
+    """Return the faults of ``scenario`` that ``action`` on ``target`` ends (empty: it changes nothing)."""
+    parts = [p.scenario for p in SCENARIOS[scenario].parts] or [scenario]
+    return [
+        name for name in parts if REMEDIES.get(name) == action and SCENARIOS[name].root_cause_component == target
+    ]
+
+
+def simulate_remediated(
+    scenario: str,
+    fixes: tuple[tuple[str, datetime], ...],
+    seed: int = 7,
+    end: datetime = DEMO_END,
+    history: timedelta = timedelta(days=2),
+    anchor: datetime = DEMO_END,
+) -> SimulatedWorld:
+    """Simulate ``scenario`` with its faults' onsets anchored at ``anchor``, each in ``fixes`` ended at its time.
+
+    The named worlds move with their end (onset = end - onset_before_end); a remediated world keeps
+    the onsets of the world that ran at ``anchor``, so detection after it (``end`` > ``anchor``)
+    sees the fault go on, or stop where an action ended it.
+
+    Raises:
+        ConfigError: For an unknown scenario or an unusable ``end``/``history``.
+    """
+    if scenario not in SCENARIOS:
+        msg = f"unknown demo scenario {scenario!r}; expected one of: {', '.join(SCENARIOS)}"
+        raise ConfigError(msg, [msg])
+    return _remediated(scenario, tuple(sorted(fixes)), int(seed), _checked_end(end, history), history, utc(anchor))
+
+
+@lru_cache(maxsize=32)
+def _remediated(
+    name: str, fixes: tuple[tuple[str, datetime], ...], seed: int, end: datetime, history: timedelta, anchor: datetime
+) -> SimulatedWorld:
+    base = SCENARIOS[name]
+    fixed_at = dict(fixes)
+    parts = []
+    for fault, onset in base.faults(anchor):
+        until = fixed_at.get(fault.name)
+        parts.append(
+            Part(scenario=fault.name, onset_before_end=end - onset, duration=None if until is None else until - onset)
+        )
+    if not parts:
+        return _simulate(name, seed, end, history)
+    composed = base.model_copy(update={"parts": tuple(parts), "name": f"{name}+remediated"})
+    return _build(composed, seed, end, history)

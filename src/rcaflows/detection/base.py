@@ -153,24 +153,35 @@ class CheckFactory:
 
 
 def seasonal_reference(
-    reference: pd.DataFrame, current_start: datetime, current_end: datetime, *, min_rows: int = 200
+    reference: pd.DataFrame,
+    current_start: datetime,
+    current_end: datetime,
+    *,
+    min_rows: int = 200,
+    reference_start: datetime | None = None,
 ) -> pd.DataFrame:
     """Return the reference rows at the same clock time as the current span on earlier days.
 
     Features such as the transaction hour, and most traffic mixes, follow the time of day; comparing
     an hour with a whole day flags that as drift. Falls back to the whole reference when it covers
-    less than a day or the same-time rows are fewer than ``min_rows``.
+    less than a day (from ``reference_start``, else its first row, to ``current_start``) or the
+    same-time rows are fewer than ``min_rows`` (sparse data). When the reference covers a day but
+    holds no row at that clock time (a fixed fault's span was left out of it), the empty slot is
+    returned: there is nothing to compare the hour with, and the whole day would be the wrong thing.
     """
     if reference.empty or "timestamp" not in reference.columns:
         return reference
     ts = reference["timestamp"]
-    span_days = (ts.max() - ts.min()) / timedelta(days=1)
+    first = pd.Timestamp(reference_start) if reference_start is not None else ts.min()
+    span_days = (pd.Timestamp(current_start) - first) / timedelta(days=1)
     if span_days < 0.95:
         return reference
     mask = np.zeros(len(reference), dtype=bool)
     for k in range(1, int(span_days) + 2):
         lo, hi = current_start - timedelta(days=k), current_end - timedelta(days=k)
         mask |= ((ts >= lo) & (ts < hi)).to_numpy()
+    if mask.sum() == 0 and reference_start is not None:
+        return reference.iloc[0:0]
     if mask.sum() < min_rows:
         return reference
     return reference.loc[mask]
@@ -195,8 +206,9 @@ def rate_onset(
     their failures with the same scorer and onset estimator as the metric checks: the rows of
     both windows are averaged per bucket of whole minutes (an empty bucket is missing), the
     bucket series is scored by :func:`~rcaflows.detection.anomaly.score_matrix`, and
-    :func:`~rcaflows.detection.anomaly.alarm_onset` finds the start of the current episode in
-    the current window, from the reference mean to the current one. A bucket is as many
+    :func:`~rcaflows.detection.anomaly.alarm_onset` finds the start of the current episode (in
+    the reference too, when it began before the current window), from the reference mean to the
+    current one. A bucket is as many
     minutes as hold ``min_rows`` reference rows on average (at most an hour), so a rate of
     0/1 outcomes is a rate, not a coin toss per minute. None when the scorer did not alarm: a
     per-row rate that only drifted has no moment its change became news.
@@ -216,15 +228,17 @@ def rate_onset(
     count = np.bincount(idx, minlength=n).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         series = np.bincount(idx, weights=np.concatenate([xr, xc]), minlength=n) / count
-    first_current = int((int(tc.min()) - t0) // step)
     baseline, current = float(xr.mean()), float(xc.mean())
     if baseline == current:
         return None
     column = series[:, None]
-    rows, alarmed = alarm_onset(
-        score_matrix(column), column, np.array([baseline]), np.array([current]), since=first_current
-    )
-    return to_datetime(t0 + int(rows[0]) * step) if rows[0] >= 0 and alarmed[0] else None
+    # Searched from the reference's start, as the metric checks do: an episode that began before
+    # this window (the signal already on when it opened) is dated where it began, so a continuing
+    # fault's signals keep the onset of their first run and group with its other signals.
+    rows, alarmed = alarm_onset(score_matrix(column), column, np.array([baseline]), np.array([current]), since=0)
+    if rows[0] < 0 or not alarmed[0]:
+        return None
+    return to_datetime(t0 + int(rows[0]) * step)
 
 
 def _ns_array(ts: pd.Series | np.ndarray) -> np.ndarray:

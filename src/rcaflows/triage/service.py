@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import networkx as nx
@@ -10,10 +11,11 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from rcaflows.config import topology_graph
 from rcaflows.config.models import SystemConfig
-from rcaflows.detection.engine import IncidentCandidate, cause_graph
+from rcaflows.detection.engine import IncidentCandidate
 from rcaflows.detection.policy import Inhibitor, can_be_inhibited, can_inhibit, inhibitor, pending_ready
+from rcaflows.errors import StoreError
+from rcaflows.graph import system_graph
 from rcaflows.incidents import (
     EventKind,
     Incident,
@@ -28,6 +30,7 @@ from rcaflows.incidents import (
     record_run,
 )
 from rcaflows.incidents import triage as triage_incident
+from rcaflows.mitigation.watch import evaluate_watches
 from rcaflows.timeutil import utc
 from rcaflows.triage.escalation import plan_escalation
 from rcaflows.triage.policy import triage
@@ -78,6 +81,9 @@ class DetectionOutcome(BaseModel):
         default_factory=dict, description="Candidates per outcome: opened, deduplicated, silence, inhibition, pending."
     )
     idle_silences: list[int] = Field(default_factory=list, description="Active silences that never matched.")
+    resolved: list[str] = Field(
+        default_factory=list, description="Data-availability incidents resolved because their data returned."
+    )
 
     def types(self, *, include_inhibited: bool = True) -> set[str]:
         """Return the incident types opened in this run, plus those inhibition explained."""
@@ -95,11 +101,11 @@ def symptom_of(cand: IncidentCandidate, config: SystemConfig) -> tuple[str, str 
     among the checks of the candidate's primary type (the RCA's symptom carries that type; the
     related signals of other types are evidence, not the thing to explain).
     """
-    g = topology_graph(config)
+    topology = system_graph(config).topology
     members = set(cand.components)
 
     def reach(component: str) -> int:
-        return len(nx.descendants(g, component) & members) if component in g else 0
+        return len(nx.ancestors(topology, component) & members) if component in topology else 0
 
     failed = [c for c in cand.checks if c.failed and c.incident_type == cand.incident_type]
     failed = failed or [c for c in cand.checks if c.failed] or list(cand.checks)
@@ -107,22 +113,6 @@ def symptom_of(cand: IncidentCandidate, config: SystemConfig) -> tuple[str, str 
         return cand.component, cand.metric
     best = max(failed, key=lambda c: (reach(c.component), c.score))
     return best.component, best.metric
-
-
-def open_incidents(
-    store: Store,
-    config: SystemConfig,
-    candidates: list[IncidentCandidate],
-    detected_at: datetime,
-    *,
-    actor: str = "detection",
-    origin: dict[str, Any] | None = None,
-) -> list[IncidentOutcome]:
-    """Open (or update the duplicate of) one incident per candidate, after silences, inhibition and pending.
-
-    See :func:`handle_candidates`, which also returns the candidates held back.
-    """
-    return handle_candidates(store, config, candidates, detected_at, actor=actor, origin=origin).incidents
 
 
 def upstream_fingerprint(cand: IncidentCandidate) -> str | None:
@@ -184,9 +174,18 @@ def _new_incident(
     return new, decision
 
 
-def _open_inhibitors(session: Session, system: str) -> list[Inhibitor]:
-    """Return the system's open incidents that may inhibit downstream model incidents."""
-    stmt = sa.select(Incident).where(Incident.system == system, Incident.state.in_(sorted(OPEN_STATES)))
+def _open_inhibitors(session: Session, system: str, firing_since: datetime) -> list[Inhibitor]:
+    """Return the system's open incidents that may inhibit downstream model incidents.
+
+    Only incidents whose signals still fire (seen failing at or after ``firing_since``) inhibit,
+    as in Alertmanager, where a resolved source alert inhibits nothing: an incident left open
+    after its fault was fixed must not hide the next fault downstream.
+    """
+    stmt = sa.select(Incident).where(
+        Incident.system == system,
+        Incident.state.in_(sorted(OPEN_STATES)),
+        Incident.last_seen_at >= firing_since,
+    )
     out = []
     for inc in session.scalars(stmt.order_by(Incident.id)):
         details = inc.details or {}
@@ -214,6 +213,40 @@ def _may_inhibit(cand: IncidentCandidate) -> bool:
     )
 
 
+def _continued_incident(
+    session: Session, system: str, cand: IncidentCandidate, at: datetime, window: timedelta
+) -> Incident | None:
+    """Return the open incident of an earlier run that ``cand`` continues, or None.
+
+    A fault seen for hours raises signals one after another: a null share that only crosses its
+    test's bar once the hour is mostly nulls, a drift that outlasts the dependency that caused
+    it. Such a candidate shares a component with an incident opened by an earlier run that
+    still fires (seen in this run or the previous one), and its signal was already on when that
+    incident was last seen (its onset is not later): it is that incident's fault, not a new one
+    (Alertmanager's grouping while the group is active). A candidate that started after the
+    incident's last run is news and opens its own incident, as does anything in the run that
+    opened the incident (there, the onset-based grouping of detection decides).
+    """
+    if cand.onset is None:
+        return None
+    stmt = (
+        sa.select(Incident)
+        .where(
+            Incident.system == system,
+            Incident.state.in_(sorted(OPEN_STATES)),
+            Incident.detected_at < at,
+            Incident.last_seen_at >= at - window,
+            Incident.last_seen_at >= cand.onset,
+        )
+        .order_by(Incident.last_seen_at.desc(), Incident.id)
+    )
+    mine = set(cand.components)
+    for inc in session.scalars(stmt):
+        if mine & set((inc.details or {}).get("components") or [inc.component]):
+            return inc
+    return None
+
+
 def _has_open(session: Session, system: str, fingerprint: str) -> bool:
     stmt = sa.select(Incident.id).where(
         Incident.system == system, Incident.fingerprint == fingerprint, Incident.state.in_(sorted(OPEN_STATES))
@@ -232,14 +265,14 @@ def handle_candidates(
 ) -> DetectionOutcome:
     """Decide, per candidate, whether it opens, deduplicates or is held back; persist and audit it.
 
-    In order: a matching active **silence** holds it back (and counts the match); a model-quality
-    or bias candidate explained by an open data-quality / missing-data incident upstream of it
-    (this run's or an earlier one) is **inhibited**, recorded as an ``inhibited`` event on that
-    incident; an open incident with the same fingerprint is **deduplicated** (last seen and count
-    bumped); otherwise it opens only once it failed in ``alerting.pending_failures`` of the last
-    ``alerting.pending_runs`` runs, else it stays **pending**. Candidates that can inhibit are
-    handled first so they are open before the ones they explain. The fingerprint covers system,
-    incident type and the group's root-ward component; ``origin`` records how to reload the data.
+    In order: a matching active **silence** holds it back (and counts the match); a model-quality or
+    bias candidate explained by an open data-quality / missing-data incident upstream of it that still
+    fires (seen failing in this run or the previous one) is **inhibited**, recorded as an ``inhibited``
+    event on that incident; an open incident with the same fingerprint is **deduplicated** (last seen
+    and count bumped); otherwise it opens only once it failed in ``alerting.pending_failures`` of the
+    last ``alerting.pending_runs`` runs, else it stays **pending**. Candidates that can inhibit are
+    handled first so they are open before the ones they explain. The fingerprint covers system, incident
+    type and the group's root-ward component; ``origin`` records how to reload the data.
     """
     system = config.system.name
     at = utc(detected_at)
@@ -256,9 +289,16 @@ def handle_candidates(
                 for cand, new, _ in prepared
             },
         )
-    graph = (
-        cause_graph(config) if alerting.inhibit and any(can_be_inhibited(c.incident_type) for c in candidates) else None
-    )
+    # Before any candidate opens: a watched fix that failed again re-opens its incident, which this run's
+    # candidate then deduplicates into (rcaflows.mitigation.watch). Its own transaction: a refusal (an operator
+    # changed the incident meanwhile) skips the verdict, which the next run reaches from the same history.
+    try:
+        with store.session() as s:
+            evaluate_watches(s, config, at, actor)
+    except StoreError as exc:
+        logging.getLogger(__name__).warning("%s: watch evaluation at %s skipped: %s", system, at.isoformat(), exc)
+    inhibits = alerting.inhibit and any(can_be_inhibited(c.incident_type) for c in candidates)
+    graph = system_graph(config).components if inhibits else None
     result = DetectionOutcome()
     counts = dict.fromkeys(("opened", "deduplicated", "silence", "inhibition", "pending"), 0)
 
@@ -294,7 +334,9 @@ def handle_candidates(
                 held(cand, fp, "silence", f"silence:{silence.id}", f"silenced by {silence.author}: {silence.reason}")
                 continue
             if graph is not None and can_be_inhibited(cand.incident_type):
-                inh = inhibitor(cand.incident_type, cand.components, _open_inhibitors(s, system), graph)
+                # seen in this run or the previous one: one flapping run does not lift the inhibition
+                firing = _open_inhibitors(s, system, at - config.window.current)
+                inh = inhibitor(cand.incident_type, cand.components, firing, graph)
                 if inh is not None:
                     record_event(
                         s,
@@ -321,6 +363,11 @@ def handle_candidates(
                         f"explained by {inh.key} ({inh.incident_type} on {', '.join(inh.components)})",
                     )
                     continue
+            continued = _continued_incident(s, system, cand, at, config.window.current)
+            if continued is not None and continued.fingerprint != fp:
+                # a later signal of a fault an earlier run opened: it joins that incident as a duplicate
+                new = new.model_copy(update={"fingerprint": continued.fingerprint})
+                fp = continued.fingerprint
             if not _has_open(s, system, fp) and (alerting.pending_failures > 1 or alerting.pending_runs > 1):
                 history = failure_history(s, system, fp, runs=alerting.pending_runs, until=at)
                 if not pending_ready(history, alerting.pending_failures, alerting.pending_runs):

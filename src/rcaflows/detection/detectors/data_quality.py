@@ -5,11 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
-from rcaflows.config import lineage_graph
 from rcaflows.config.models import ExpectationSpec, SystemConfig
 from rcaflows.data import Window
 from rcaflows.detection.base import (
@@ -23,6 +21,7 @@ from rcaflows.detection.base import (
 from rcaflows.detection.models import CheckResult
 from rcaflows.detection.robust import window_shift_checks
 from rcaflows.detection.stats import detect_drift
+from rcaflows.graph import system_graph
 from rcaflows.vocab import CheckStatus, IncidentType
 
 #: ExpectationSpec.expectation -> (great-expectations type, subtype of a failure)
@@ -103,24 +102,24 @@ def _unexpected_mask(df: pd.DataFrame, spec: ExpectationSpec) -> np.ndarray | No
     return None
 
 
+def _without_unused_columns(df: pd.DataFrame, specs: list[ExpectationSpec]) -> pd.DataFrame:
+    """Drop the columns no expectation names that carry no value at all in this window.
+
+    Batches read together from files of two schemas (a newer one adding a column) give the older
+    files' rows nulls in the new column: a window of only older rows has no such column in its
+    batches, and a schema check must not see one there.
+    """
+    named = {s.column for s in specs} | {v for s in specs if s.expectation == "columns_match" for v in s.values}
+    unused = [c for c in df.columns if c not in named and df[c].isna().all()]
+    return df.drop(columns=unused) if unused else df
+
+
 def _schema_onset(df: pd.DataFrame, expected: list[str]) -> Any:
     """Return when unexpected columns first carry values (the batch's start if none do)."""
     extra = [c for c in df.columns if c not in expected]
     firsts = [df.loc[df[c].notna(), "timestamp"].min() for c in extra]
     firsts = [t for t in firsts if not pd.isna(t)]
     return min(firsts) if firsts else df["timestamp"].min()
-
-
-def source_component(config: SystemConfig, graph: nx.DiGraph, node: str, column: str) -> str | None:
-    """Return the component of the most upstream lineage node (not ``node``) producing ``column``."""
-    holders = [n for n in graph.nodes if n != node and column in graph.nodes[n].get("columns", [])]
-    if not holders:
-        return None
-    ancestors = nx.ancestors(graph, node) if node in graph else set()
-    upstream = [n for n in holders if n in ancestors] or holders
-    roots = [n for n in upstream if not (nx.ancestors(graph, n) & set(upstream))]
-    pick = (roots or upstream)[0]
-    return graph.nodes[pick].get("component") or pick
 
 
 @register
@@ -163,6 +162,7 @@ class DataQualityDetector:
                     )
                 )
                 continue
+            df = _without_unused_columns(df, [s for _, s in items])
             runnable = []
             for i, spec in items:
                 if spec.column is not None and spec.column not in df.columns:
@@ -298,7 +298,7 @@ class DataQualityDetector:
     ) -> list[CheckResult]:
         s = config.detectors.data_quality
         out: list[CheckResult] = []
-        graph = lineage_graph(config) if s.drift_nodes else None
+        graph = system_graph(config) if s.drift_nodes else None
         for node in s.drift_nodes:
             comp = (nodes[node].component if node in nodes else None) or node
             cur = window.current.batches.get(node)
@@ -315,7 +315,22 @@ class DataQualityDetector:
                     )
                 )
                 continue
-            history, ref = ref, seasonal_reference(ref, window.current.start, window.current.end)
+            history = ref
+            ref = seasonal_reference(
+                ref, window.current.start, window.current.end, reference_start=window.reference.start
+            )
+            if ref.empty:
+                out.append(
+                    make.no_data(
+                        comp,
+                        "drift",
+                        f"{node}: the reference holds no rows at this time of day (left out as a fixed fault's span)",
+                        check="drift",
+                        metric=node,
+                        details={"node": node},
+                    )
+                )
+                continue
             wanted = nodes[node].columns if node in nodes and nodes[node].columns else None
             present = set(cur.columns) | set(ref.columns)
             columns = [c for c in (wanted or present) if c in present and c != "timestamp"]
@@ -328,10 +343,14 @@ class DataQualityDetector:
                 drifted = bool(row["drifted"])
                 effect = float(row["effect"]) if row["effect"] == row["effect"] else 0.0
                 sub = "schema" if method == "schema" else "null_rate" if method == "null_rate" else "drift"
-                src = source_component(config, graph, node, col) if graph is not None else None
+                # the component producing the column upstream, where a drift is most likely introduced
+                origin = graph.column_origin(col, seen_from=node) if graph is not None else None
+                src = None
+                if graph is not None and origin is not None:
+                    src = graph.lineage.nodes[origin].get("component") or origin
                 onset = None
                 if drifted and col in cur.columns:
-                    onset = self._drift_onset(ref, history, cur, col)
+                    onset = self._drift_onset(ref, history, cur, col, nulls_only=method == "null_rate")
                 out.append(
                     make(
                         check="drift",
@@ -366,8 +385,17 @@ class DataQualityDetector:
         return out
 
     @staticmethod
-    def _drift_onset(ref: pd.DataFrame, history: pd.DataFrame, cur: pd.DataFrame, col: str) -> Any:
-        """Return when the share of the column's values outside the reference's middle half (or null) moved."""
+    def _drift_onset(ref: pd.DataFrame, history: pd.DataFrame, cur: pd.DataFrame, col: str, nulls_only: bool) -> Any:
+        """Return when the share of the column's values outside the reference's middle half (or null) moved.
+
+        For a change of the null share alone (``nulls_only``) only nulls count: mixing in the half
+        of the values outside the middle half would bury a 30 % null share in noise.
+        """
+        if nulls_only and col in history.columns:
+            return rate_onset(
+                history["timestamp"], history[col].isna().to_numpy(dtype=float),
+                cur["timestamp"], cur[col].isna().to_numpy(dtype=float),
+            )
         r = pd.to_numeric(ref[col], errors="coerce") if col in ref.columns else pd.Series(dtype=float)
         c = pd.to_numeric(cur[col], errors="coerce")
         if c.notna().sum() == 0 or r.notna().sum() == 0 or col not in history.columns:

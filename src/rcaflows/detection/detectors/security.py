@@ -25,6 +25,7 @@ from rcaflows.detection.detectors.quality import two_proportion_drop
 from rcaflows.detection.models import CheckResult
 from rcaflows.detection.robust import window_shift_checks
 from rcaflows.detection.stats import robust_location_scale
+from rcaflows.graph import client_node
 from rcaflows.vocab import CheckStatus, IncidentType
 
 #: Significance level of the OOD-rate and confidence-shift tests.
@@ -86,7 +87,9 @@ class SecurityDetector:
             else:
                 out += self._ood(make, model.component, model.features, ref, cur, s.ood_z, s.max_ood_rate)
                 out += self._clients(make, model.client_column, ref, cur, s.client_share, s.client_ratio)
-                seasonal = seasonal_reference(ref, window.current.start, window.current.end)
+                seasonal = seasonal_reference(
+                    ref, window.current.start, window.current.end, reference_start=window.reference.start
+                )
                 out += self._confidence(make, model.component, seasonal, cur, s.confidence_effect, ref)
         out += self._surge(window, config, make)
         return out
@@ -189,7 +192,7 @@ class SecurityDetector:
                 make(
                     check="client_share",
                     subtype="client_flood",
-                    component=f"client:{client}",
+                    component=client_node(str(client)),
                     metric="query_share",
                     status=status,
                     statistic=float(share),
@@ -229,7 +232,7 @@ class SecurityDetector:
     def _confidence(
         make: CheckFactory, comp: str, ref: pd.DataFrame, cur: pd.DataFrame, min_effect: float, history: pd.DataFrame
     ) -> list[CheckResult]:
-        """Compare prediction confidences with ``ref``; ``history`` (the whole reference) dates a failure."""
+        """Test whether prediction confidences fell below ``ref``'s; ``history`` (the whole reference) dates it."""
         if "score" not in cur.columns or "score" not in ref.columns:
             return [make.no_data(comp, "confidence_shift", "no 'score' column", check="confidence_ks")]
         rc, cc = _confidence_of(ref), _confidence_of(cur)
@@ -244,7 +247,10 @@ class SecurityDetector:
                     reason="insufficient",
                 )
             ]
-        res = ks_2samp(rc, cc)
+        # One-sided: an attack probing the model pushes its predictions towards the decision boundary
+        # (confidence falls, the current CDF lies above the reference's); confidence rising back
+        # after an attack that the same-hour reference still holds is no attack.
+        res = ks_2samp(rc, cc, alternative="less")
         d, p = float(res.statistic), float(res.pvalue)
         if d >= min_effect and p < ALPHA:
             status = CheckStatus.FAIL
