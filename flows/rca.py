@@ -18,10 +18,13 @@ from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import AwareDatetime, Field
+from sqlalchemy.orm import Session
 
 from flows.common import load_window, resolve_config, store_for
+from rcaflows import wiring
 from rcaflows.config import SystemConfig
 from rcaflows.errors import DataError, RcaflowsError, TransitionError
+from rcaflows.impact import impact_of
 from rcaflows.incidents import (
     Action,
     EventKind,
@@ -34,12 +37,14 @@ from rcaflows.incidents import (
     start_rca_run,
     transition,
 )
+from rcaflows.incidents.reaper import RcaTimeLimitError, fail_run, runner_info
 from rcaflows.pipeline import investigation
 from rcaflows.rca import PHASES, RcaContext, synthesize
 from rcaflows.rca.models import PhaseName, PhaseResult, PhaseStatus, RcaResult
 from rcaflows.rca.service import RcaPlan, inputs_fingerprint, plan_for_incident, plan_for_metric
 from rcaflows.reporting import IncidentSummary, TimelineEntry, causes_table, markdown_summary, write_report
 from rcaflows.reporting.plots import report_plots
+from rcaflows.timeutil import format_duration
 
 #: incident references the ``rca`` deployment accepts: a key like ``INC-0042`` or a numeric id
 INCIDENT_PATTERN = r"^(INC-\d+|\d+)$"
@@ -113,6 +118,13 @@ def run_phase(name: str, ctx: RcaContext) -> PhaseResult:
 def synthesize_task(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
     """Rank root-cause hypotheses from whatever the phases found."""
     return synthesize(ctx, results)
+
+
+def _check_deadline(cfg: SystemConfig, deadline: float) -> None:
+    """Raise :class:`RcaTimeLimitError` once the run is past ``rca.runs.time_limit``."""
+    if time.monotonic() >= deadline:
+        limit = cfg.rca.runs.time_limit
+        raise RcaTimeLimitError(f"still running after the time limit of {format_duration(limit)} (rca.runs.time_limit)")
 
 
 def report_url(path: Path) -> str:
@@ -190,9 +202,13 @@ def record_run(
     report: dict[str, str] | None,
     error: str | None = None,
 ) -> None:
-    """Store the run's results (or its failure) and append the audit events."""
+    """Store the run's results (or its failure) and append the audit events.
+
+    After the commit, the subscribers (:mod:`rcaflows.wiring`) link similar incidents by root cause and
+    update the incident's messages with the top cause and the report; a failed delivery is audited, not raised.
+    """
     actor = f"rca:{flow_run.id}" if flow_run.id else "rca"
-    with store_for(cfg).session() as s:
+    with wiring.scope(cfg) as effects, store_for(cfg).session() as s:
         finish_rca_run(
             s,
             run_id,
@@ -200,43 +216,59 @@ def record_run(
             results=result.model_dump(mode="json") if result is not None else {"error": error},
             report_html=report["html"] if report else None,
             report_md=report["markdown"] if report else None,
+            actor=actor,
         )
-        if plan.incident_id is None:
-            return
-        inc = get_incident(s, plan.incident_id)
-        if error:
-            record_event(s, inc, EventKind.RCA_FAILED, actor, {"rca_run_id": run_id, "error": error})
-            return
-        assert result is not None
-        for ph in result.phases:
-            record_event(
-                s,
-                inc,
-                EventKind.RCA_PHASE,
-                actor,
-                {
-                    "phase": str(ph.phase),
-                    "status": str(ph.status),
-                    "error": ph.error,
-                    "findings": len(ph.findings),
-                    "seconds": round(ph.seconds, 3),
-                },
-            )
-        top = result.top
+        if plan.incident_id is not None:
+            _audit_run(s, cfg, plan.incident_id, run_id, result, report, error, actor)
+    for failure in effects.failures():
+        get_run_logger().error("%s of %s failed: %s", failure.subscriber, failure.event.key, failure.error)
+
+
+def _audit_run(
+    s: Session,
+    cfg: SystemConfig,
+    incident_id: int,
+    run_id: int,
+    result: RcaResult | None,
+    report: dict[str, str] | None,
+    error: str | None,
+    actor: str,
+) -> None:
+    """Append the run's audit events to its incident: failed, or each phase, the completion and the report."""
+    inc = get_incident(s, incident_id)
+    if error:
+        record_event(s, inc, EventKind.RCA_FAILED, actor, {"rca_run_id": run_id, "error": error})
+        return
+    assert result is not None
+    for ph in result.phases:
         record_event(
             s,
             inc,
-            EventKind.RCA_COMPLETED,
+            EventKind.RCA_PHASE,
             actor,
             {
-                "rca_run_id": run_id,
-                "top": top.component if top else None,
-                "confidence": top.confidence if top else None,
-                "hypotheses": [h.component for h in result.hypotheses[: cfg.rca.top_k]],
+                "phase": str(ph.phase),
+                "status": str(ph.status),
+                "error": ph.error,
+                "findings": len(ph.findings),
+                "seconds": round(ph.seconds, 3),
             },
         )
-        if report:
-            record_event(s, inc, EventKind.REPORT, actor, report)
+    top = result.top
+    record_event(
+        s,
+        inc,
+        EventKind.RCA_COMPLETED,
+        actor,
+        {
+            "rca_run_id": run_id,
+            "top": top.component if top else None,
+            "confidence": top.confidence if top else None,
+            "hypotheses": [h.component for h in result.hypotheses[: cfg.rca.top_k]],
+        },
+    )
+    if report:
+        record_event(s, inc, EventKind.REPORT, actor, report)
 
 
 def _incident_summary(cfg: SystemConfig, plan: RcaPlan) -> IncidentSummary:
@@ -250,6 +282,7 @@ def _incident_summary(cfg: SystemConfig, plan: RcaPlan) -> IncidentSummary:
             TimelineEntry(at=e.at, kind=str(e.kind), actor=e.actor, summary=_event_summary(e.kind, e.payload))
             for e in events(s, inc)
         ]
+        numbers = impact_of(cfg, inc)  # issue 15: the report states the impact in numbers
     return IncidentSummary(
         key=view["key"],
         title=view["title"],
@@ -265,6 +298,7 @@ def _incident_summary(cfg: SystemConfig, plan: RcaPlan) -> IncidentSummary:
         system=view["system"],
         occurrences=view["occurrences"],
         timeline=timeline,
+        impact=numbers,
     )
 
 
@@ -276,20 +310,6 @@ def _event_summary(kind: Any, payload: dict[str, Any] | None) -> str:
         return f"top cause {p['top']} (confidence {p.get('confidence') or 0:.0%})"
     keys = ", ".join(f"{k}={v}" for k, v in list(p.items())[:3] if not isinstance(v, list | dict))
     return keys or str(kind)
-
-
-@task(name="notify-rca", retries=2, retry_delay_seconds=[1, 5], cache_policy=NONE)
-def notify_rca(cfg: SystemConfig, incident_id: int) -> list[dict[str, Any]]:
-    """After the run is recorded: link similar incidents by root cause and update the incident's messages
-    with the top cause and the report path. Deliveries are retried and recorded; a failed one is not raised."""
-    from rcaflows.notify import notify_incident_changed
-    from rcaflows.postmortem import link_similar
-
-    store = store_for(cfg)
-    with store.session() as s:
-        link_similar(s, incident_id)
-    results = notify_incident_changed(store, incident_id, config=cfg, reason="RCA completed", actor="rca")
-    return [r.model_dump(mode="json") for r in results]
 
 
 @flow(
@@ -323,6 +343,7 @@ def rca(
         end: ad-hoc RCA: window end, UTC, i.e. when the symptom was detected.
     """
     log = get_run_logger()
+    started = time.monotonic()
     cfg = resolve_config(config)
     plan = plan_rca(cfg, incident, component, metric, start, end)
     if incident is not None and config is None and plan.origin.get("config"):
@@ -340,27 +361,34 @@ def rca(
         "metric": metric,
         "start": plan.start.isoformat(),
         "end": plan.end.isoformat(),
+        # Host, pid and process start: the reaper fails this run at once if its process dies.
+        "runner": runner_info(),
     }
     run_id = open_run(cfg, plan, fingerprint, params)
+    deadline = started + cfg.rca.runs.time_limit.total_seconds()
     try:
         futures = {p: run_phase.submit(p.value, ctx) for p in PHASES}
         results = []
         for p, fut in futures.items():
             try:
-                results.append(fut.result())
+                results.append(fut.result(timeout=max(deadline - time.monotonic(), 0.0)))
             except Exception as exc:  # the phase failed after its retries: keep the investigation going
+                _check_deadline(cfg, deadline)
                 log.warning("phase %s failed: %s", p.value, exc)
                 results.append(PhaseResult(phase=p, status=PhaseStatus.FAILED, error=f"{type(exc).__name__}: {exc}"))
+        _check_deadline(cfg, deadline)
         result = synthesize_task(ctx, results)
+        _check_deadline(cfg, deadline)
         report = render_report(cfg, plan, result, run_id, ctx)
+    except RcaTimeLimitError as exc:
+        # Failed as the reaper fails an overrun run: audited, the incident back to triaged, re-queued per policy.
+        actor = f"rca:{flow_run.id}" if flow_run.id else "rca"
+        fail_run(store_for(cfg), run_id, ("time_limit", str(exc)), cfg.rca.runs.max_attempts, actor)
+        raise
     except Exception as exc:
         record_run(cfg, plan, run_id, None, None, error=f"{type(exc).__name__}: {exc}")
         raise
     record_run(cfg, plan, run_id, result, report)
-    if plan.incident_id is not None:
-        notified = notify_rca(cfg, plan.incident_id, return_state=True)
-        if not notified.is_completed():
-            log.error("notifications failed: %s", notified.message)
     top = result.top
     log.info(
         "%s: top cause %s (%s) confidence %.0f%%; report %s",

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rcaflows.config import demo_config_path, lineage_graph, load_config, parse_config, topology_graph
+from rcaflows.config import demo_config_path, load_config, parse_config
 from rcaflows.errors import ConfigError
+from rcaflows.graph import system_graph
 
 
 def demo_text() -> str:
@@ -22,10 +23,10 @@ def test_bundled_demo_config_is_valid() -> None:
 
 def test_graphs_follow_the_config() -> None:
     cfg = load_config()
-    topo = topology_graph(cfg)
-    assert topo.has_edge("scoring_api", "geo_api")
-    assert not topo.has_edge("geo_api", "scoring_api")
-    lin = lineage_graph(cfg)
+    topo = system_graph(cfg).topology  # edges upstream -> downstream: the dependency, then its caller
+    assert topo.has_edge("geo_api", "scoring_api")
+    assert not topo.has_edge("scoring_api", "geo_api")
+    lin = system_graph(cfg).lineage
     assert "raw_merchants" in lin.pred["etl_features"]
     assert lin.nodes["feature_store"]["component"] == "feature_store"
 
@@ -112,8 +113,8 @@ def test_lineage_can_come_from_openlineage_events(tmp_path: Path) -> None:
     raw["lineage"] = {"openlineage": "events.jsonl"}  # relative to the config file
     path = tmp_path / "system.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    from_events = lineage_graph(load_config(path))
-    from_yaml = lineage_graph(load_config())
+    from_events = system_graph(load_config(path)).lineage
+    from_yaml = system_graph(load_config()).lineage
     assert set(from_events.edges) == set(from_yaml.edges) == {tuple(e) for e in declared["edges"]}
     assert nx.get_node_attributes(from_events, "component") == nx.get_node_attributes(from_yaml, "component")
     raw["lineage"] = {"openlineage": "missing.jsonl"}

@@ -132,7 +132,7 @@ def test_served_deployments_match_the_prefect_yaml() -> None:
     served = {f"{d.flow_name}/{d.name}": d for d in deployments()}
     assert {"detection/hourly", "rca/on-demand"} <= set(served)
     (trigger,) = served["rca/on-demand"].triggers
-    assert trigger.expect == {"rcaflows.incident.detected"}
+    assert trigger.expect == {"rcaflows.incident.detected", "rcaflows.incident.rca-requeued"}
     # only events from detection in event mode start an RCA, so subflow mode never runs it twice
     assert trigger.match.model_dump()["rcaflows.rca.mode"] == "event"
     proposed = yaml.safe_load((REPO / "prefect.yaml").read_text())
@@ -140,6 +140,7 @@ def test_served_deployments_match_the_prefect_yaml() -> None:
     (yaml_trigger,) = by_entry["flows/rca.py:rca"]["triggers"]
     assert yaml_trigger["parameters"] == RCA_EVENT_PARAMETERS
     assert yaml_trigger["match"]["rcaflows.rca.mode"] == "event"
+    assert set(yaml_trigger["expect"]) == trigger.expect
     assert by_entry["flows/detection.py:detection"]["schedules"][0]["cron"] == "0 * * * *"
     assert served["rca/on-demand"]._parameter_openapi_schema.properties["incident"]["anyOf"][0]["pattern"]
 

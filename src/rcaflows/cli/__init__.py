@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from rcaflows.cli import _common, config, db, detection, incidents, metrics, route, run, silences  # noqa: F401  (register the commands)
+from rcaflows.cli import oncall as _oncall  # noqa: F401  (rcaflows oncall, impact, communicate, status-page)
 from rcaflows.cli import postmortem as _postmortem  # noqa: F401  (rcaflows postmortem, actions)
 from rcaflows.cli import rank as _rank  # noqa: F401  (rcaflows rank)
 from rcaflows.cli._common import app

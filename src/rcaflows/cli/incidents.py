@@ -84,6 +84,7 @@ def incidents_show(
 ) -> None:
     """Show one incident with its audit log and RCA runs."""
     from rcaflows.incidents import events, get_incident, incident_dict, rca_runs
+    from rcaflows.incidents.reaper import describe_reaped
 
     try:
         with open_store(config, store).session() as s:
@@ -104,6 +105,9 @@ def incidents_show(
                     r.report_html or "-",
                 )
                 for r in rca_runs(s, inc)
+            ]
+            reaped = [
+                f"RCA run {r.id} {why}" for r in rca_runs(s, inc) if (why := describe_reaped(r.results)) is not None
             ]
     except RcaflowsError as exc:
         fail(exc)
@@ -142,6 +146,8 @@ def incidents_show(
     for run in runs:
         r.add_row(*cells(*run))
     _common.console.print(r)
+    for line in reaped:
+        _common.console.print(line, markup=False, highlight=False)
 
 
 # -- lifecycle operations (acknowledge, assign, note, mitigate, resolve, reopen, merge, snooze) ------
@@ -170,20 +176,30 @@ def _duration(value: str | None, field: str) -> Any:
 
 
 def _apply(
-    config: str | None, store: str | None, op: Callable[[Any, Any], Any], at: str | None = None, *, what: str = ""
+    config: str | None, store: str | None, op: Callable[[Any, Any], Any], at: str | None = None
 ) -> None:
     """Run one lifecycle operation (given the session and its time) in one transaction; print the new state.
 
-    After the commit, the incident's chat/webhook/email messages are updated, and a resolution drafts
-    the post-mortem. Neither can undo the committed change: a failure there is reported, not raised.
+    After the commit, the subscribers of :mod:`rcaflows.wiring` update the incident's chat/webhook/email
+    messages, and a resolution drafts the post-mortem. Neither can undo the committed change: a failure
+    there is reported as a warning, not raised.
     """
+    from contextlib import nullcontext
+
+    from rcaflows import wiring
     from rcaflows.cli._common import parse_time
+    from rcaflows.config import load_config
     from rcaflows.incidents import incident_dict
 
     try:
+        cfg, cfg_error = load_config(config), None
+    except RcaflowsError as exc:  # the operation itself needs only the store
+        cfg, cfg_error = None, exc
+    effects = wiring.scope(cfg) if cfg is not None else nullcontext(None)
+    try:
         when = parse_time(at, "--at")
         st = open_store(config, store)
-        with st.session() as s:
+        with effects as sc, st.session() as s:
             inc = op(s, when)
             view = incident_dict(inc)
     except RcaflowsError as exc:
@@ -195,27 +211,15 @@ def _apply(
         highlight=False,
         markup=False,
     )
-    _after_commit(config, st, view, what)
-
-
-def _after_commit(config: str | None, st: Any, view: dict[str, Any], what: str) -> None:
-    """Update notifications and, on resolution, draft the post-mortem; report failures without raising."""
-    from rcaflows.config import load_config
-    from rcaflows.notify import notify_incident_changed
-    from rcaflows.postmortem import on_resolved
-
-    try:
-        cfg = load_config(config)
-        if view["state"] == "resolved" and what == "resolve":
-            _pm, paths = on_resolved(st, view["key"], config=cfg, actor="cli")
+    for paths in sc.results("postmortem") if sc is not None else []:
+        if paths is not None:
             _common.console.print(
                 f"post-mortem draft: {paths.markdown}  ·  {paths.html}", highlight=False, markup=False
             )
-        else:
-            notify_incident_changed(st, view["key"], config=cfg, reason=what or "incident changed", actor="cli")
-    except RcaflowsError as exc:
+    problems = [f"{d.subscriber}: {d.error}" for d in sc.failures()] if sc is not None else [str(cfg_error)]
+    for problem in problems:
         _common.err.print(
-            f"warning: {view['key']} changed, but the follow-up failed: {exc}", highlight=False, markup=False
+            f"warning: {view['key']} changed, but the follow-up failed: {problem}", highlight=False, markup=False
         )
 
 
@@ -293,10 +297,21 @@ def incidents_mitigate(
     at: AtOpt = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
+    action: Annotated[
+        list[str] | None,
+        typer.Option("--action", help="Approve and run this runbook action (repeatable); see the proposals."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="Reject the --action(s) instead of approving.")] = False,
 ) -> None:
-    """Mark an incident mitigated (impact contained, cause not necessarily fixed)."""
+    """Mark an incident mitigated, or with --action approve and run its runbook actions (then watched)."""
     from rcaflows.incidents import mitigate
 
+    if action:
+        from rcaflows.cli.mitigation import mitigate_actions
+
+        mitigate_actions(incident, action, _actor(actor), yes=yes, reject=reject, config=config, store=store)
+        return
     _apply(config, store, lambda s, when: mitigate(s, incident, _actor(actor), comment=comment, at=when), at)
 
 
@@ -320,7 +335,6 @@ def incidents_resolve(
         store,
         lambda s, when: resolve(s, incident, _actor(actor), reason=reason, comment=comment, at=when),
         at,
-        what="resolve",
     )
 
 

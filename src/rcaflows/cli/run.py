@@ -39,6 +39,10 @@ def demo(
         str | None,
         typer.Option(help="With --sources prometheus: a server holding the exported series; default: launch one."),
     ] = None,
+    remediate: Annotated[
+        bool,
+        typer.Option(help="Then run each incident's runbook actions (auto-approved) and watch the fix for 3 hours."),
+    ] = False,
 ) -> None:
     """Run detection and RCA on the bundled demo system, one simulated world per scenario."""
     from rcaflows.demo import run as demo_run
@@ -63,7 +67,13 @@ def demo(
     with _common.console.status("starting …") as status:
         try:
             result = demo_run.run(
-                names, keep=keep, sources=sources, prometheus_url=prometheus_url, progress=status.update, done=done
+                names,
+                keep=keep,
+                sources=sources,
+                prometheus_url=prometheus_url,
+                progress=status.update,
+                done=done,
+                remediate=remediate,
             )
         except RcaflowsError as exc:
             fail(exc)
@@ -73,6 +83,8 @@ def demo(
         )
     _common.console.print(demo_run.outcome_table(result.outcomes, _common.console.width))
     _common.console.print(demo_run.summary(result))
+    if remediate:
+        _common.console.print(demo_run.remediation_table(result.remediations))
     configs = demo_run.demo_dir(cfg) / "configs"
     _common.console.print(
         f"store: {cfg.store.url}   reports: {cfg.rca.reports_dir}/   configs: {configs}/", markup=False

@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from rcaflows.config.models import SystemConfig
+from rcaflows.config.routing import unreachable_rules
 from rcaflows.errors import ConfigError
 
 STORE_URL_ENV = "RCAFLOWS_STORE_URL"
@@ -182,7 +183,7 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
             if tgt.startswith("team:"):
                 if tgt[5:] not in teams:
                     yield path, f"unknown team {tgt[5:]!r} in target {tgt!r}; expected one of {sorted(teams)}"
-            elif tgt not in channels:
+            elif tgt not in channels and not tgt.startswith("oncall:"):  # oncall: targets: oncall_problems
                 yield path, f"unknown channel {tgt!r}; declare it under 'notifications' or write 'team:<name>'"
         for fld, when in (("management", "unresolved_after"), ("coordinator", "coordinator_at")):
             if getattr(p, when) is not None and not getattr(p, fld):
@@ -199,12 +200,14 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
             ("escalation", first, "then"),
             f"escalation policies form a cycle ({' -> '.join([*loop, loop[0]])}); break it",
         )
-    from rcaflows.triage.policy import unreachable_rules  # the routing semantics live in triage
-
     for i, why in unreachable_rules(cfg.routing.rules):
         yield ("routing", "rules", i), why
     if not cfg.sources:
         yield ("sources",), "at least one source is required"
+    from rcaflows.config.communication import communication_problems, oncall_problems  # issue 15
+
+    yield from oncall_problems(cfg)
+    yield from communication_problems(cfg)
 
 
 def _with_openlineage(cfg: SystemConfig, base_dir: Path, where: str, lines: dict[Path_, int]) -> SystemConfig:
@@ -321,22 +324,3 @@ def config_fingerprint(cfg: SystemConfig) -> str:
 
     return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
 
-
-def topology_graph(cfg: SystemConfig) -> nx.DiGraph:
-    """Return the service topology: edge u -> v when u calls or depends on v."""
-    g = nx.DiGraph()
-    for c in cfg.components:
-        g.add_node(c.name, kind=str(c.kind), team=c.team)
-    for c in cfg.components:
-        for dep in c.depends_on:
-            g.add_edge(c.name, dep)
-    return g
-
-
-def lineage_graph(cfg: SystemConfig) -> nx.DiGraph:
-    """Return the lineage graph: edge u -> v when data flows from u to v."""
-    g = nx.DiGraph()
-    for n in cfg.lineage.nodes:
-        g.add_node(n.name, kind=str(n.kind), component=n.component, columns=list(n.columns))
-    g.add_edges_from(cfg.lineage.edges)
-    return g

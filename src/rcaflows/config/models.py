@@ -6,14 +6,15 @@ What to check is data here; how to compute it is code in ``rcaflows.detection`` 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rcaflows.mitigation.models import MitigationConfig
 from rcaflows.timeutil import Duration
-from rcaflows.vocab import IncidentType, Severity
+from rcaflows.vocab import IncidentType, Priority, Severity
 
 NAME_MAX = 200
 """Longest name (system, component, metric, team, channel, ...): the incident store's name columns hold 200."""
@@ -150,6 +151,95 @@ class LineageConfig(_Model):
     )
 
 
+ModelTask = Literal["binary", "multiclass", "regression", "ranking"]
+
+#: Quality metrics per task (the first ones are the defaults watched when ``analysis.metrics`` is empty).
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("accuracy", "recall", "precision", "f1"),
+    "multiclass": ("accuracy", "macro_f1", "micro_f1", "min_class_recall", "calibration_error"),
+    "regression": ("mae", "rmse", "bias", "interval_coverage"),
+    "ranking": ("ndcg", "hit_rate"),
+}
+
+
+class PredictionLogConfig(_Model):
+    """Where each role lives in a model's prediction log (defaults are the demo's columns).
+
+    The log's time column is the source's ``timestamp`` (every source delivers it under that name).
+    """
+
+    id: str | None = Field(
+        None, description="Column with the input id or hash: rows sharing it within a version should agree."
+    )
+    prediction: str = Field("prediction", description="Column with the predicted class or value.")
+    score: str = Field(
+        "score",
+        description="Column with the model score: positive-class probability (binary), item score (ranking), "
+        "or unused (regression, multiclass: see class_scores).",
+    )
+    label: str = Field("label", description="Column with the ground truth (NaN until it arrives).")
+    label_time: str = Field("label_at", description="Column with the time the label arrived (NaT until then).")
+    groups: list[str] = Field(
+        default_factory=list,
+        description="Group columns (protected attributes, segments) for fairness gaps and slices; empty means "
+        "[group_column].",
+    )
+    version: str | None = Field(None, description="Column with the model version that served the row.")
+    arm: str | None = Field(None, description="Column with the experiment arm of the row.")
+    class_scores: dict[str, str] = Field(
+        default_factory=dict,
+        description="multiclass: class label -> column with its predicted probability (for calibration and "
+        "estimated performance).",
+    )
+    interval_low: str | None = Field(None, description="regression: column with the prediction interval's low end.")
+    interval_high: str | None = Field(
+        None, description="regression: column with the prediction interval's high end."
+    )
+    query: str | None = Field(None, description="ranking: column with the query (list) id the item was ranked in.")
+    attributions: dict[str, str] = Field(
+        default_factory=dict, description="Feature -> column with its logged attribution (e.g. SHAP value)."
+    )
+    request_id: str | None = Field(None, description="Column with the request id, if logged.")
+    user_id: str | None = Field(None, description="Column with the user id, if logged.")
+
+
+class ModelAnalysisConfig(_Model):
+    """How the model's quality is judged and where the slice and version comparisons look."""
+
+    metrics: list[str] = Field(
+        default_factory=list,
+        description="Quality metrics watched (see TASK_METRICS for each task's names); empty: the task's defaults "
+        "(binary keeps detectors.quality_degradation.metrics).",
+    )
+    min_change: dict[str, float] = Field(
+        default_factory=dict,
+        description="Smallest change of a metric that counts (metric -> absolute change); unset metrics use "
+        "detectors.quality_degradation.min_drop for rates, and 10 % of the reference value for errors.",
+    )
+    estimate: bool = Field(
+        True,
+        description="Estimate binary accuracy of rows without labels yet from calibrated scores (CBPE); the "
+        "estimate warns, it never fails a check on its own.",
+    )
+    slice_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns whose 1- to max_order-way intersections the slice search tries; empty: the group "
+        "columns plus the version and arm columns.",
+    )
+    max_order: int = Field(3, ge=1, le=3, description="Most columns intersected in one slice.")
+    min_slice_rows: int = Field(100, ge=10, description="Slices with fewer labelled rows are not judged.")
+    slice_fdr: float = Field(
+        0.01, gt=0, lt=1, description="False-discovery rate (Benjamini-Hochberg) over every slice tried."
+    )
+    min_slice_lift: float = Field(
+        0.05,
+        ge=0,
+        description="Smallest excess of a slice's error over the rest that counts (error-rate points, or "
+        "relative excess of the mean loss for regression).",
+    )
+    ranking_k: int = Field(10, ge=1, description="ranking: cut-off of NDCG@k and hit rate@k.")
+
+
 class ModelConfig(_Model):
     name: Name = Field(description="Model name.")
     component: Name = Field(description="Component that serves the model.")
@@ -162,6 +252,24 @@ class ModelConfig(_Model):
         timedelta(minutes=30), description="How long ground-truth labels take to arrive after a prediction."
     )
     tier: int = Field(1, ge=1, le=3, description="Business tier: 1 = revenue-critical, 3 = best effort.")
+    task: ModelTask = Field("binary", description="What the model predicts: binary, multiclass, regression, ranking.")
+    log: PredictionLogConfig = Field(
+        default_factory=PredictionLogConfig, description="Columns of the prediction log, by role."
+    )
+    analysis: ModelAnalysisConfig = Field(
+        default_factory=ModelAnalysisConfig, description="Quality metrics, estimation and slice search settings."
+    )
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> ModelConfig:
+        known = TASK_METRICS[self.task]
+        bad = [m for m in self.analysis.metrics if m not in known]
+        if bad:
+            raise ValueError(
+                f"model {self.name!r}: analysis.metrics {bad} are not {self.task} metrics; "
+                f"expected some of {list(known)}"
+            )
+        return self
 
 
 class QualityDetector(_Model):
@@ -271,6 +379,34 @@ class IntegrationDetector(_Model):
     sustain: Duration = Field(timedelta(minutes=10), description="How long a shift must last to count.")
 
 
+class AvailabilityDetector(_Model):
+    """Data that stops arriving: a series silent for longer than its own cadence allows (an ``absent()`` rule)."""
+
+    enabled: bool = Field(True, description="Open a data-availability incident when a component or source goes silent.")
+    grace: Duration = Field(
+        timedelta(minutes=15),
+        description="Shortest silence that counts, whatever a series' cadence: a series is silent when its last "
+        "point is older than max(grace, cadence_multiple x its median inter-arrival in the reference window).",
+    )
+    cadence_multiple: float = Field(
+        3.0, ge=1, le=1000, description="k: missed points (in units of a series' learned cadence) before it is silent."
+    )
+    min_points: int = Field(
+        3, ge=2, description="Reference points a series needs before its cadence is learned and its silence watched."
+    )
+    resolve_on_return: bool = Field(
+        True, description="Resolve a data-availability incident once every series of its component or source reports."
+    )
+
+    @model_validator(mode="after")
+    def _grace_positive(self) -> AvailabilityDetector:
+        if self.grace <= timedelta(0):
+            raise ValueError(f"grace must be a positive duration such as '15m', got {self.grace}")
+        if self.grace > timedelta(days=30):
+            raise ValueError(f"grace {self.grace} is longer than 30 days; no window reads that far back")
+        return self
+
+
 class DetectorsConfig(_Model):
     quality_degradation: QualityDetector = Field(default_factory=QualityDetector, description="Model quality.")
     bias_fairness: FairnessDetector = Field(default_factory=FairnessDetector, description="Fairness gaps.")
@@ -285,6 +421,10 @@ class DetectorsConfig(_Model):
     )
     integration_dependency: IntegrationDetector = Field(
         default_factory=IntegrationDetector, description="Upstream/downstream dependency health."
+    )
+    availability: AvailabilityDetector = Field(
+        default_factory=AvailabilityDetector,
+        description="Silent components and sources, and sources that cannot be read (data availability).",
     )
     fdr_alpha: float = Field(
         0.01,
@@ -562,6 +702,25 @@ class PriorityConfig(_Model):
     medium_urgency_at: float = Field(0.3, ge=0, le=1, description="Urgency at or above which priority drops one step.")
 
 
+class RcaRunPolicy(_Model):
+    """How long one RCA run may take, and what happens to a run that died or overran."""
+
+    time_limit: Duration = Field(
+        timedelta(minutes=30),
+        description="Longest an RCA run may take; a run still 'running' after this is marked failed by the "
+        "reaper (every detection run, and 'rcaflows db reap') and its incident goes back to 'triaged'.",
+    )
+    max_attempts: int = Field(
+        2, ge=1, le=10, description="RCA runs per incident, the first included, before a failed one is not re-queued."
+    )
+
+    @model_validator(mode="after")
+    def _limit_positive(self) -> RcaRunPolicy:
+        if self.time_limit <= timedelta(0):
+            raise ValueError(f"time_limit must be a positive duration such as '30m', got {self.time_limit}")
+        return self
+
+
 class RcaConfig(_Model):
     mode: Literal["subflow", "event", "off"] = Field(
         "subflow",
@@ -573,6 +732,202 @@ class RcaConfig(_Model):
     )
     top_k: int = Field(5, ge=1, le=50, description="Hypotheses kept in the report.")
     reports_dir: str = Field("rcaflows-reports", description="Directory the HTML and Markdown reports go to.")
+    runs: RcaRunPolicy = Field(
+        default_factory=RcaRunPolicy, description="Time limit of one RCA run and re-queueing of runs that died."
+    )
+
+
+class ImpactConfig(_Model):
+    """Per-system figures that turn an incident's counts into a business cost (issue 15)."""
+
+    currency: str = Field("EUR", description="Currency of the cost figures (shown, never converted).")
+    cost_per_failed_request: float = Field(0.0, ge=0, description="Cost of one request that failed.")
+    cost_per_slow_request: float = Field(0.0, ge=0, description="Cost of one request served slower than the SLO.")
+    cost_per_wrong_decision: float = Field(
+        0.0, ge=0, description="Cost of one wrong model decision (an excess error or an excess biased decision)."
+    )
+    cost_per_downtime_minute: float = Field(
+        0.0, ge=0, description="Cost of one minute in which the entry point's error rate passed 'downtime_error_rate'."
+    )
+    latency_slo_ms: dict[str, float] = Field(
+        default_factory=dict,
+        description="Latency SLO (p95, ms) per component; a request counts as slow in a minute in which an involved "
+        "component with an SLO breached it.",
+    )
+    downtime_error_rate: float = Field(
+        5.0, gt=0, le=100, description="Error rate (percent) of the entry point from which a minute counts as downtime."
+    )
+    baseline: Duration = Field(
+        timedelta(hours=6), description="Span before the onset read as normal (error rate, positive rates, nulls)."
+    )
+
+
+class PersonConfig(_Model):
+    """Someone who can be on call, and how to reach them."""
+
+    name: Name = Field(description="Person's name, as the schedules, overrides and calendars write it.")
+    contacts: list[str] = Field(
+        default_factory=list, description="Declared channel names that reach this person, tried all at once."
+    )
+    email: str | None = Field(
+        None, description="Address that replaces the recipients of the person's 'email' channels when paging them."
+    )
+    manager: Name | None = Field(None, description="Person paged at the 'manager' escalation level of their team.")
+
+
+class RotationLayer(_Model):
+    """One rotation: members take turns, one shift each; a later layer wins where it covers the time."""
+
+    name: Name = Field(description="Layer name, shown by 'rcaflows oncall'.")
+    role: Literal["primary", "secondary"] = Field("primary", description="Escalation role this layer fills.")
+    members: list[Name] = Field(min_length=1, description="People in turn order (names from 'oncall.people').")
+    rotation: Literal["daily", "weekly"] = Field("weekly", description="Shift length unit (an rrule frequency).")
+    every: int = Field(1, ge=1, le=52, description="Shift length in units of 'rotation' (2 weekly = fortnightly).")
+    start: datetime = Field(
+        description="First hand-off, wall-clock in the schedule's time zone (e.g. 2026-01-05T09:00); shifts hand off "
+        "at this local time."
+    )
+    restrict: tuple[str, str] | None = Field(
+        None,
+        description="Local hours [from, to) the layer covers each day, e.g. ['08:00', '20:00'] (follow-the-sun); "
+        "from > to wraps midnight; None covers the whole day.",
+    )
+
+
+class OverrideConfig(_Model):
+    """A one-off replacement: ``person`` is on call instead of the layers from ``start`` to ``end``."""
+
+    person: Name = Field(description="Who takes over (a name from 'oncall.people').")
+    start: datetime = Field(description="Start (with offset, or wall-clock in the schedule's time zone).")
+    end: datetime = Field(description="End (exclusive).")
+    role: Literal["primary", "secondary"] = Field("primary", description="Role taken over.")
+    reason: str = Field("", description="Why (shown by 'rcaflows oncall').")
+
+
+class ScheduleConfig(_Model):
+    """A team's on-call schedule: rotation layers, overrides (inline or from an iCalendar file), fallback."""
+
+    team: Name = Field(description="Team this schedule serves (a name from 'teams').")
+    timezone: str = Field("UTC", description="IANA time zone the layers' hand-off times are written in.")
+    layers: list[RotationLayer] = Field(default_factory=list, description="Rotation layers, lowest precedence first.")
+    overrides: list[OverrideConfig] = Field(default_factory=list, description="Overrides; they win over every layer.")
+    ical: str | None = Field(
+        None,
+        description="iCalendar file (relative to the config file's directory or absolute) whose events are overrides: "
+        "SUMMARY names the person, CATEGORIES 'secondary' takes the secondary role; RRULEs are expanded.",
+    )
+    manager: Name | None = Field(None, description="Person paged at the 'manager' level (default: primary's manager).")
+    fallback: list[str] = Field(
+        default_factory=list,
+        description="Targets paged when nobody is on call (channel names or 'team:<name>'; empty: the team's "
+        "channels).",
+    )
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> ScheduleConfig:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"schedule of team {self.team!r}: unknown time zone {self.timezone!r}; use an IANA name such as "
+                "'Europe/Berlin' or 'UTC'"
+            ) from None
+        return self
+
+
+class RolesConfig(_Model):
+    """Incident roles assigned from the on-call schedules, and responders added from the RCA (issue 15)."""
+
+    priorities: list[Priority] = Field(
+        default_factory=lambda: [Priority.P1, Priority.P2],
+        description="Priorities that get an incident commander and a communications lead.",
+    )
+    comms_team: Name | None = Field(
+        None,
+        description="Team whose on-call primary is the communications lead (None: the owning team's secondary).",
+    )
+    responders_from_rca: bool = Field(
+        True, description="Add the team owning the RCA's top-ranked component as a responder, with the reason."
+    )
+    min_confidence: float = Field(
+        0.3, ge=0, le=1, description="Confidence of the top hypothesis from which its team is added as a responder."
+    )
+
+
+class OnCallConfig(_Model):
+    """People and schedules: routing resolves a team to whoever is on call at that moment."""
+
+    people: list[PersonConfig] = Field(default_factory=list, description="People who can be on call.")
+    schedules: list[ScheduleConfig] = Field(default_factory=list, description="One schedule per team.")
+    check_horizon: Duration = Field(
+        timedelta(days=28), description="How far ahead 'rcaflows validate' looks for gaps in each schedule."
+    )
+    roles: RolesConfig = Field(default_factory=RolesConfig, description="Commander, comms lead and responders.")
+
+
+class AudienceConfig(_Model):
+    """Who gets which message about an incident, where, and how often."""
+
+    name: Name = Field(description="Audience name, e.g. 'technical', 'executive', 'status'.")
+    kind: Literal["technical", "executive", "status"] = Field(description="Which message this audience gets.")
+    template: str | None = Field(
+        None, description="Jinja template: a name under templates/ or an absolute path (default: <kind>.md.j2)."
+    )
+    channels: list[str] = Field(default_factory=list, description="Declared channel names the message goes to.")
+    cadence: Duration = Field(timedelta(hours=1), description="Longest time between two updates of an open incident.")
+    min_severity: Severity = Field(Severity.LOW, description="Tell this audience only at this severity or worse.")
+
+
+class RegulatoryRule(_Model):
+    """An external obligation: when it applies, a draft notice goes for review with its computed deadline."""
+
+    name: Name = Field(description="Rule name, e.g. 'gdpr-art33'.")
+    obligation: str = Field(description="What the law asks, e.g. 'Notify the supervisory authority (GDPR Art. 33)'.")
+    authority: str = Field("", description="Who is notified.")
+    types: list[IncidentType] = Field(default_factory=list, description="Incident types it applies to (empty: any).")
+    personal_data: bool = Field(
+        False, description="Applies only when the incident touches a component in 'communication.personal_data'."
+    )
+    high_risk_ai: bool = Field(
+        False, description="Applies only when the system is a high-risk AI system ('communication.high_risk_ai')."
+    )
+    min_severity: Severity = Field(Severity.LOW, description="Applies only at this severity or worse.")
+    deadline: Duration | None = Field(None, description="Time from detection by which the notice is due (required).")
+    channels: list[str] = Field(default_factory=list, description="Where the draft goes for review (e.g. the DPO).")
+    template: str = Field(
+        "regulatory.md.j2", description="Jinja template of the draft: a name under templates/ or an absolute path."
+    )
+
+
+class StatusPageConfig(_Model):
+    """The static status page (HTML and a JSON feed) rendered for the user audience."""
+
+    directory: str | None = Field(None, description="Directory index.html and status.json go to (None: none).")
+    title: str = Field("Service status", description="Page title.")
+    public_components: dict[str, str] = Field(
+        default_factory=dict, description="Component -> public name; other components are never shown to users."
+    )
+    workaround: str = Field("", description="Default workaround shown while an incident is open.")
+    expected_resolution: Duration = Field(
+        timedelta(hours=4), description="Expected time to resolve from detection, shown until a better estimate exists."
+    )
+
+
+class CommunicationConfig(_Model):
+    """Messages per audience, regulatory notices and the status page."""
+
+    audiences: list[AudienceConfig] = Field(default_factory=list, description="Audiences and their channels.")
+    regulatory: list[RegulatoryRule] = Field(default_factory=list, description="External or regulatory obligations.")
+    personal_data: list[str] = Field(
+        default_factory=list, description="Components or lineage nodes that hold personal data."
+    )
+    high_risk_ai: bool = Field(False, description="The system is a high-risk AI system (EU AI Act Annex III).")
+    status_page: StatusPageConfig = Field(default_factory=StatusPageConfig, description="The user status page.")
+    decision_needed: dict[Severity, str] = Field(
+        default_factory=dict, description="What the executive update asks for, per severity (e.g. approve a rollback)."
+    )
 
 
 class SystemConfig(_Model):
@@ -599,6 +954,16 @@ class SystemConfig(_Model):
     )
     execution: ExecutionConfig = Field(
         default_factory=ExecutionConfig, description="Task runner (threads or Dask) and metric sharding of the scan."
+    )
+    impact: ImpactConfig = Field(
+        default_factory=ImpactConfig, description="Cost figures and SLOs behind the impact in numbers."
+    )
+    oncall: OnCallConfig = Field(default_factory=OnCallConfig, description="People, rotations and overrides.")
+    communication: CommunicationConfig = Field(
+        default_factory=CommunicationConfig, description="Audiences, regulatory notices and the status page."
+    )
+    mitigation: MitigationConfig = Field(
+        default_factory=MitigationConfig, description="Runbooks (mitigation actions) and the watch period after a fix."
     )
 
     def component(self, name: str) -> ComponentConfig | None:

@@ -33,6 +33,7 @@ from rcaflows.config.models import SystemConfig
 from rcaflows.demo.api import LocalApi, configured_api_url
 from rcaflows.demo.config import demo_config, write_demo_config
 from rcaflows.demo.evaluate import ScenarioOutcome, evaluate
+from rcaflows.demo.remediate import ControlPlane, Remediation, remediate_scenario, write_remediation_config
 from rcaflows.demo.scenarios import SCENARIOS
 from rcaflows.demo.simulator import DEMO_END, simulate
 from rcaflows.errors import ConfigError
@@ -135,6 +136,7 @@ class DemoRun:
     outcomes: list[ScenarioOutcome] = field(default_factory=list)
     seconds: float = 0.0
     exported: Path | None = None
+    remediations: list[Remediation] = field(default_factory=list)
 
 
 def run(
@@ -145,8 +147,12 @@ def run(
     prometheus_url: str | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
     done: Callable[[ScenarioOutcome, float], None] = lambda _o, _s: None,
+    remediate: bool = False,
 ) -> DemoRun:
     """Run the detection flow (with RCA) on each scenario's config and score it; ``done`` sees each outcome.
+
+    With ``remediate`` (simulator sources only), each incident's runbook actions then run against
+    the demo's control plane and detection goes on for the watch period (:mod:`rcaflows.demo.remediate`).
 
     Raises:
         ConfigError: For an unknown ``sources`` mode.
@@ -155,6 +161,8 @@ def run(
     started = time.perf_counter()
     if sources not in SOURCE_MODES:
         raise ConfigError(f"--sources: unknown value {sources!r}; expected one of {', '.join(SOURCE_MODES)}")
+    if remediate and sources != "simulator":
+        raise ConfigError("--remediate: the demo's actions change the simulated worlds; use --sources simulator")
     progress("starting Prefect's local API …")
     # Launched before anything else: it migrates a fresh database meanwhile. Not needed (and stopped)
     # when a Prefect API is configured; checking that imports Prefect's settings, which takes a while.
@@ -174,6 +182,11 @@ def run(
             progress("exporting the demo worlds to Prometheus, Parquet and OpenLineage …")
             out.exported = demo_dir(cfg) / "exported"
             configs = stack.enter_context(exported_demo(names, out.exported, prometheus_url))
+        elif remediate:
+            plane = stack.enter_context(ControlPlane(demo_dir(cfg) / "remediations").running())
+            for n in names:
+                plane.file(n).unlink(missing_ok=True)  # every run starts from the unremediated world
+            configs = {n: write_remediation_config(n, demo_dir(cfg) / "configs", plane) for n in names}
         else:
             configs = {n: write_demo_config(n, demo_dir(cfg) / "configs") for n in names}
         progress("loading the engine and simulating the worlds while Prefect's local API starts …")
@@ -190,6 +203,11 @@ def run(
             outcome = evaluate(simulate(name).truth, result)
             out.outcomes.append(outcome)
             done(outcome, time.perf_counter() - t0)
+            if remediate:
+                progress(f"[{i}/{len(names)}] {name}: mitigation, then detection over the watch period …")
+                out.remediations += remediate_scenario(
+                    name, configs[name], plane, lambda c, at: detection(config=c, at=at, run_rca=False)
+                )
     out.seconds = time.perf_counter() - started
     return out
 
@@ -272,3 +290,30 @@ def summary(run: DemoRun) -> str:
         f"in top 3 {sum(f.truth_rank is not None and f.truth_rank <= 3 for f in faults)}/{len(faults)}; "
         f"wall time {run.seconds:.1f} s"
     )
+
+
+def remediation_table(rows: Sequence[Remediation]) -> Table:
+    """Return the table of ``demo --remediate``: per incident, the action, its run, the watch and the end state."""
+    table = Table(
+        title="rcaflows demo --remediate: proposed -> approved (auto) -> run -> watched",
+        box=None,
+        pad_edge=False,
+        show_edge=False,
+        header_style="bold",
+    )
+    for col in ("scenario", "incident", "top cause", "action: status", "faults ended", "watch", "state"):
+        table.add_column(col, no_wrap=col in ("incident", "watch"), overflow="fold")
+    for r in rows:
+        good = r.verdict == "validated"
+        style = "green" if good else ("yellow" if r.verdict == "regressed" else "red")
+        state = f"{r.state} (escalated)" if r.escalated else r.state
+        table.add_row(
+            Text(r.scenario),
+            Text(r.incident),
+            Text(r.cause),
+            Text("\n".join(r.actions) or "-"),
+            Text(", ".join(r.ended) or "none"),
+            Text(r.verdict, style),
+            Text(state, style),
+        )
+    return table

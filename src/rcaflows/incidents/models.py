@@ -40,6 +40,9 @@ class EventKind(StrEnum):
     NOTIFICATION = "notification"
     ESCALATION = "escalation"
     INHIBITED = "inhibited"  # a downstream candidate this incident explains was not opened
+    MITIGATION = "mitigation"  # a runbook action proposed, approved, rejected, run, failed or refused
+    VALIDATION = "validation"  # a watch period after a fix: started, clean run, regressed, validated
+    SUBSCRIBER_FAILED = "subscriber_failed"  # a side effect of a committed change failed (lifecycle_events)
 
 
 class RcaStatus(StrEnum):
@@ -454,3 +457,57 @@ class EscalationStep(Base):
 
     def __repr__(self) -> str:
         return f"<EscalationStep {self.id} incident={self.incident_id} L{self.level} {self.kind} {self.status}>"
+
+
+# -- mitigation actions (rcaflows.mitigation) ----------------------------------------------------
+
+
+class MitigationStatus(StrEnum):
+    """Where one proposed runbook action stands; each row runs at most once."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INVALID = "invalid"  # its parameters could not be filled from the incident
+    CANCELLED = "cancelled"  # the incident was resolved before it ran
+
+
+class MitigationAction(Base):
+    """One runbook action proposed for an incident, and what became of it.
+
+    ``version`` guards the status: two operators approving at once cannot both move it from
+    ``proposed``, and only the one who moves it to ``running`` runs it.
+    """
+
+    __tablename__ = "mitigation_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
+    runbook: Mapped[str] = mapped_column(sa.String(200))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[MitigationStatus] = mapped_column(_text_enum(MitigationStatus))
+    auto: Mapped[bool] = mapped_column(default=False)
+    proposed_at: Mapped[datetime]
+    proposed_by: Mapped[str] = mapped_column(sa.String(200))
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(sa.String(200))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    flow_run_id: Mapped[str | None] = mapped_column(sa.String(64))
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(sa.String(2000))
+    effective: Mapped[bool | None]
+    version: Mapped[int] = mapped_column(nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __table_args__ = (sa.UniqueConstraint("incident_id", "name", name="uq_mitigation_actions_incident_name"),)
+
+    def __repr__(self) -> str:
+        return f"<MitigationAction {self.id} incident={self.incident_id} {self.name} {self.status}>"
