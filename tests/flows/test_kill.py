@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +61,40 @@ def _state(store_url: str) -> list[dict[str, Any]]:
         store.dispose()
 
 
+#: kill cases run at once (each in its own store): the runs spend much of their time importing and
+#: waiting on the API, so three overlap well even on two cores
+PARALLEL = 3
+
+
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> list[dict[str, Any]]:
+def runs(tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> dict[str | None, dict[str, Any]]:
+    """Run the hour once unkilled (key None) and, per step, killed there then again; return what each left."""
+
+    keys: list[str | None] = [None, *STEPS]
+    roots = {k: tmp_path_factory.mktemp(f"kill-{k or 'clean'}") for k in keys}  # made here: mktemp is not threaded
+
+    def case(step: str | None) -> dict[str, Any]:
+        root = roots[step]
+        config = write_demo_config(SCENARIO, root / "configs")
+        url = f"sqlite:///{root / 'incidents.db'}"
+        first = _detect(config, url, root, step)
+        out: dict[str, Any] = {"first": first, "after_first": _state(url)}
+        if step is not None and first.returncode == -signal.SIGKILL:
+            out["again"] = _detect(config, url, root)
+            out["state"] = _state(url)
+        return out
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        return dict(zip(keys, pool.map(case, keys), strict=True))
+
+
+@pytest.fixture(scope="module")
+def clean(runs: dict[str | None, dict[str, Any]]) -> list[dict[str, Any]]:
     """Return the store's incidents after one detection run that nobody killed."""
-    root = tmp_path_factory.mktemp("clean")
-    config = write_demo_config(SCENARIO, root / "configs")
-    url = f"sqlite:///{root / 'incidents.db'}"
-    done = _detect(config, url, root)
+    done = runs[None]["first"]
     assert done.returncode == 0, done.stderr[-3000:]
     json.loads(done.stdout.strip().splitlines()[-1])
-    state = _state(url)
+    state = runs[None]["after_first"]
     assert state, "the scenario should open incidents"
     assert all(x["runs"] == ["completed"] and x["state"] == "investigating" for x in state), state
     return state
@@ -77,18 +102,16 @@ def clean(tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> list[d
 
 @pytest.mark.parametrize("step", list(STEPS))
 def test_kill_9_at_each_step_loses_nothing_and_leaves_no_run_stuck(
-    step: str, workdir: Path, clean: list[dict[str, Any]]
+    step: str, runs: dict[str | None, dict[str, Any]], clean: list[dict[str, Any]]
 ) -> None:
-    config = write_demo_config(SCENARIO, workdir / "configs")
-    url = f"sqlite:///{workdir / 'killed.db'}"
-    killed = _detect(config, url, workdir, step)
+    killed = runs[step]["first"]
     assert killed.returncode == -signal.SIGKILL, f"not killed at {step}: {killed.stderr[-3000:]}"
-    after_kill = _state(url)
+    after_kill = runs[step]["after_first"]
     if step in ("rca", "report"):  # the killed run is left 'running', as a real crash leaves it
         assert any("running" in x["runs"] for x in after_kill), after_kill
-    again = _detect(config, url, workdir)
+    again = runs[step]["again"]
     assert again.returncode == 0, again.stderr[-3000:]
-    state = _state(url)
+    state = runs[step]["state"]
     # Not lost, not doubled: the same fingerprints as a clean run, once each.
     assert [x["fingerprint"] for x in state] == [x["fingerprint"] for x in clean]
     for x in state:
