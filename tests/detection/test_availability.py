@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from detection_data import CURRENT, END, START, metric_frame
 from pydantic import ValidationError
 
-from conftest import CURRENT, END, START, metric_frame
 from rcaflows import pipeline
 from rcaflows.config.models import AvailabilityDetector, SourceConfig, SystemConfig
 from rcaflows.data import MonitoringData

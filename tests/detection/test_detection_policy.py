@@ -9,8 +9,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+from detection_data import END, split
 
-from conftest import END, split
 from rcaflows.config.models import MetricKind, MetricSpec, SystemConfig
 from rcaflows.data import MonitoringData
 from rcaflows.detection import DETECTORS, CheckResult, run_detection
@@ -82,7 +82,7 @@ def test_run_detection_applies_the_configured_fdr_level(config: SystemConfig, da
         & (m["timestamp"] >= END - timedelta(minutes=40))
     )
     m.loc[hit, "value"] *= 1.6  # +60 %: far beyond z 6 on 3 % noise
-    perf = {str(PERF): DETECTORS[str(PERF)]}
+    perf = {"performance": DETECTORS["performance"]}
     report = run_detection(config, split(data), detectors=perf)
     shift = [c for c in report.failed if c.component == "scoring_api" and c.metric == "latency_p95_ms"]
     assert shift and shift[0].details["fdr_q"] < config.detectors.fdr_alpha

@@ -8,11 +8,11 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from detection_data import CURRENT, END, split, with_frames
 
-from conftest import CURRENT, END, split, with_frames
 from rcaflows.config.models import SystemConfig
 from rcaflows.data import MonitoringData, Window
-from rcaflows.detection import DETECTORS, CheckResult, Detector, register
+from rcaflows.detection import DETECTORS, CheckResult, Detector, detectors_of, register
 from rcaflows.vocab import CheckStatus, IncidentType
 
 
@@ -21,17 +21,18 @@ def _fails(checks: list[CheckResult], subtype: str | None = None) -> list[CheckR
 
 
 def _by_type(data: MonitoringData, config: SystemConfig, itype: IncidentType) -> list[CheckResult]:
-    return DETECTORS[str(itype)].run(split(data), config)
+    (det,) = detectors_of(itype).values()  # one built-in detector per incident type
+    return det.run(split(data), config)
 
 
 # ----------------------------------------------------------------------------- contract
 
 
-def test_registry_holds_one_detector_per_incident_type() -> None:
-    assert set(DETECTORS) == {str(t) for t in IncidentType}
+def test_registry_is_keyed_by_name_and_covers_every_incident_type() -> None:
+    assert {str(d.incident_type) for d in DETECTORS.values()} == {str(t) for t in IncidentType}
     for key, det in DETECTORS.items():
         assert isinstance(det, Detector)
-        assert str(det.incident_type) == key
+        assert det.name == key
 
 
 def test_register_rejects_what_is_not_a_detector() -> None:

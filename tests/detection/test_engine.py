@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from detection_data import END, split
 
-from conftest import END, split
 from rcaflows.config.models import SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection import DETECTORS, CheckResult, IncidentCandidate, group_checks, run_detection
@@ -49,8 +49,8 @@ def _check(
 
 def test_one_failing_detector_never_stops_the_others(config: SystemConfig, normal_data: MonitoringData) -> None:
     dets = {
-        "security_adversarial": _Boom(),
-        "performance_availability": DETECTORS["performance_availability"],
+        "boom": _Boom(),
+        "performance": DETECTORS["performance"],
     }
     report = run_detection(config, split(normal_data), detectors=dets)
     assert len(report.errors) == 1

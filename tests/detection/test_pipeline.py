@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from detection_data import END, metric_frame
 
-from conftest import END, metric_frame
 from rcaflows import pipeline
 from rcaflows.backtest import backtest
 from rcaflows.config import load_config

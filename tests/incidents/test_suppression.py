@@ -250,3 +250,10 @@ def test_upstream_fingerprint_is_kept_verbatim_and_dedups(store: Store, config: 
     assert first.incidents[0].fingerprint == "am:7f3a9c"
     again = handle_candidates(store, config, [cand], T0 + H)
     assert again.counts["deduplicated"] == 1 and again.incidents[0].key == first.incidents[0].key
+
+
+def test_a_replayed_run_triages_at_its_own_time(store: Store, config: SystemConfig) -> None:
+    out = handle_candidates(store, config, [_cand(PERF, "scoring_api", "latency")], T0)
+    with store.session() as s:
+        log = events(s, get_incident(s, out.incidents[0].key))
+    assert [(e.kind, e.at) for e in log[:2]] == [(EventKind.DETECTED, T0), (EventKind.TRANSITION, T0)]

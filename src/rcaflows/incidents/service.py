@@ -481,10 +481,13 @@ def triage(
     team: str,
     actor: str,
     reasons: list[str] | None = None,
+    *,
+    at: datetime | None = None,
 ) -> Incident:
     """Set severity, priority and team and apply the ``triage`` transition, with one event.
 
     The ``transition`` event also carries the triage decision: severity, priority, team, reasons.
+    ``at`` is when it happened (default now): a replayed detection run triages at its own time.
     """
     inc = _attached(session, incident)
     # Guard before changing any field, so a refused triage leaves the incident untouched.
@@ -495,6 +498,7 @@ def triage(
         inc,
         Action.TRIAGE,
         actor,
+        at=at,
         severity=inc.severity.value,
         priority=inc.priority.value,
         team=team,

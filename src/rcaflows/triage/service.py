@@ -383,7 +383,9 @@ def handle_candidates(
                     continue
             inc, created = open_or_touch(s, new, actor=actor)
             if created:
-                triage_incident(s, inc, decision.severity, decision.priority, decision.team, actor, decision.reasons)
+                triage_incident(
+                    s, inc, decision.severity, decision.priority, decision.team, actor, decision.reasons, at=at
+                )
                 plan_escalation(
                     s,
                     inc,
