@@ -1,4 +1,4 @@
-"""Helpers shared by the flows: config resolution, the store, the shared data-loading task."""
+"""Helpers shared by the flows: config resolution, the store, the shared data-loading task, the incident board."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import cast
 
 import pandas as pd
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.utilities.annotations import quote
 
@@ -18,6 +19,7 @@ from rcaflows.config.loader import CONFIG_ENV
 from rcaflows.data import MonitoringData
 from rcaflows.errors import ConfigError
 from rcaflows.incidents import Store
+from rcaflows.reporting.board import BOARD_KEY, board_markdown
 
 
 def resolve_config(config: str | None) -> SystemConfig:
@@ -76,3 +78,17 @@ def load_window(cfg: SystemConfig, start: datetime, end: datetime, unreadable_ok
         end.isoformat(),
     )
     return data
+
+
+def publish_board(cfg: SystemConfig, at: datetime | None = None) -> None:
+    """Publish the open-incident board as the keyed ``incidents-open`` Markdown artifact; never fail the flow.
+
+    A board that cannot be built is logged: the run that changed the incidents already committed.
+    """
+    try:
+        markdown = board_markdown(store_for(cfg), cfg, at)
+        create_markdown_artifact(
+            markdown=markdown, key=BOARD_KEY, description=f"Open incidents of {cfg.system.name}, by priority"
+        )
+    except Exception as exc:  # the board is a view; a broken one must not fail detection or escalation
+        get_run_logger().error("incident board not published: %s: %s", type(exc).__name__, exc)

@@ -18,7 +18,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from flows import reap, scaleout
-from flows.common import config_ref, hour_floor, load_window, resolve_config, store_for, untracked
+from flows.common import config_ref, hour_floor, load_window, publish_board, resolve_config, store_for, untracked
 from flows.rca import rca as rca_flow
 from rcaflows import pipeline, wiring
 from rcaflows.config import SystemConfig
@@ -199,6 +199,7 @@ def detection(
             investigations.append({"incident": o.key, "error": state.message})
     if run_rca and reaped.queued:
         investigations += reap.requeue(cfg, reaped.queued, cfg.rca.mode, origin["config"])
+    publish_board(cfg, end)
     return {
         "system": cfg.system.name,
         "window": [current_start.isoformat(), end.isoformat()],

@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 
-from flows.common import resolve_config, store_for
+from flows.common import publish_board, resolve_config, store_for
 from rcaflows.config import SystemConfig
 from rcaflows.notify.audiences import communicate_due
 from rcaflows.timeutil import now_utc, utc
@@ -78,4 +78,5 @@ def escalation(config: str | None = None, at: datetime | None = None, deliver: b
     rows = [{k: (", ".join(v) if isinstance(v, list) else v) for k, v in asdict(f).items()} for f in fired]
     if rows:
         create_table_artifact(key="escalations", table=rows, description=f"Escalations fired at {when.isoformat()}")
+    publish_board(cfg, when)
     return rows

@@ -18,7 +18,7 @@ from prefect.context import get_run_context
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
-from flows.common import resolve_config, store_for
+from flows.common import publish_board, resolve_config, store_for
 from rcaflows.incidents import get_incident
 from rcaflows.incidents.models import MitigationStatus
 from rcaflows.mitigation.service import (
@@ -112,5 +112,6 @@ def mitigate(incident: str, config: str | None = None, approval_timeout_s: int =
             if out.refused:
                 log.warning("%s: %s", key, out.refused)
         run_approved(store, cfg, key, actor)
+    publish_board(cfg)
     with store.session(readonly=True) as s:
         return {"incident": key, "actions": [action_dict(a) for a in actions_of(s, key)]}

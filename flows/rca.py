@@ -6,7 +6,6 @@ Run for a stored incident (``incident="INC-0042"``) or ad hoc for one metric ove
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import AwareDatetime, Field
 from sqlalchemy.orm import Session
 
-from flows.common import load_window, resolve_config, store_for
+from flows.common import load_window, publish_board, resolve_config, store_for
 from rcaflows import wiring
 from rcaflows.config import SystemConfig
 from rcaflows.errors import DataError, RcaflowsError, TransitionError
@@ -43,13 +42,14 @@ from rcaflows.rca import PHASES, RcaContext, synthesize
 from rcaflows.rca.models import PhaseName, PhaseResult, PhaseStatus, RcaResult
 from rcaflows.rca.service import RcaPlan, inputs_fingerprint, plan_for_incident, plan_for_metric
 from rcaflows.reporting import IncidentSummary, TimelineEntry, causes_table, markdown_summary, write_report
+from rcaflows.reporting.board import REPORT_BASE_URL_ENV as REPORT_BASE_URL_ENV
+from rcaflows.reporting.board import report_link
 from rcaflows.reporting.plots import report_plots
+from rcaflows.reporting.storage import store_report
 from rcaflows.timeutil import format_duration
 
 #: incident references the ``rca`` deployment accepts: a key like ``INC-0042`` or a numeric id
 INCIDENT_PATTERN = r"^(INC-\d+|\d+)$"
-#: where the link artifact points instead of ``file://`` when set (e.g. a web server over reports_dir)
-REPORT_BASE_URL_ENV = "RCAFLOWS_REPORT_BASE_URL"
 
 
 def _run_name() -> str:
@@ -127,12 +127,9 @@ def _check_deadline(cfg: SystemConfig, deadline: float) -> None:
         raise RcaTimeLimitError(f"still running after the time limit of {format_duration(limit)} (rca.runs.time_limit)")
 
 
-def report_url(path: Path) -> str:
-    """Return the URL of a written report: under ``$RCAFLOWS_REPORT_BASE_URL`` if set, else ``file://``."""
-    base = os.environ.get(REPORT_BASE_URL_ENV, "").strip()
-    if base:
-        return f"{base.rstrip('/')}/{path.name}"
-    return path.resolve().as_uri()
+def report_url(path: Path | str, cfg: SystemConfig | None = None) -> str:
+    """Return the URL of a written report: under the base URL if configured, else its ``file://``/fsspec URL."""
+    return report_link(path, cfg)
 
 
 def require_symptom_data(ctx: RcaContext) -> None:
@@ -175,7 +172,7 @@ def render_report(
             plots = report_plots(ctx, result)
         except Exception as exc:  # a broken plot must not cost the report
             log.warning("report plots failed, rendering without them: %s: %s", type(exc).__name__, exc)
-    paths = write_report(result, summary, Path(cfg.rca.reports_dir), stem, plots)
+    html, md = store_report(cfg.rca.reports_dir, lambda out: write_report(result, summary, out, stem, plots))
     key = (plan.incident_key or "adhoc").lower()
     create_markdown_artifact(
         markdown=markdown_summary(result, summary),
@@ -183,14 +180,14 @@ def render_report(
         description=f"RCA summary of {plan.incident_key or plan.title}",
     )
     create_table_artifact(table=causes_table(result), key=f"rca-{key}-causes", description="Ranked root causes")
-    url = report_url(paths.html)
+    url = report_url(html, cfg)
     create_link_artifact(
         link=url,
         link_text=f"Full RCA report {plan.incident_key or plan.title} (run {run_id})",
         key=f"rca-{key}-report",
         description="Self-contained HTML report with plots, evidence per phase and the timeline",
     )
-    return {"html": str(paths.html), "markdown": str(paths.markdown), "url": url}
+    return {"html": html, "markdown": md, "url": url}
 
 
 @task(name="record-rca-run", cache_policy=NONE)
@@ -389,6 +386,7 @@ def rca(
         record_run(cfg, plan, run_id, None, None, error=f"{type(exc).__name__}: {exc}")
         raise
     record_run(cfg, plan, run_id, result, report)
+    publish_board(cfg)
     top = result.top
     log.info(
         "%s: top cause %s (%s) confidence %.0f%%; report %s",

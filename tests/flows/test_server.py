@@ -226,6 +226,10 @@ def test_ui_started_rca_run_completes_with_artifacts_and_audit_log(served: Serve
     assert det.state.type.value == "COMPLETED", det.state.message
     store = Store.from_url(served.store_url)
     key = _incident_keys(store, "deploy_latency")[0]
+    # the detection run published the live board, listing the incident it opened
+    boards = [a for a in _run(_artifacts(served.api, det_id)) if a.key == "incidents-open"]
+    assert len(boards) == 1 and boards[0].type == "markdown", boards
+    assert f"| {key}: " in boards[0].data
 
     rca_id = _run(_start(served.api, "rca/on-demand", {"incident": key}))
     fr = _run(_wait_run(served.api, rca_id))

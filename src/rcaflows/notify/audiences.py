@@ -325,8 +325,11 @@ def render_regulatory(
     return f"DRAFT for review: {rule.name} notice for {facts.key}{due}", body + "\n"
 
 
-def _top_cause(store: Store, incident_id: int) -> tuple[str | None, float | None, str | None]:
+def _top_cause(
+    store: Store, incident_id: int, config: SystemConfig | None = None
+) -> tuple[str | None, float | None, str | None]:
     from rcaflows.notify.service import latest_rca
+    from rcaflows.reporting.board import report_link
 
     with store.session(readonly=True) as s:
         run = latest_rca(s, incident_id)
@@ -335,7 +338,7 @@ def _top_cause(store: Store, incident_id: int) -> tuple[str | None, float | None
         return (
             (f"{top['component']} ({top.get('kind', '?')})" if top else None),
             (float(top["confidence"]) if top and top.get("confidence") is not None else None),
-            run.report_html if run is not None else None,
+            report_link(run.report_html, config) if run is not None and run.report_html else None,
         )
 
 
@@ -447,7 +450,7 @@ def communicate(
             due.append((aud, f"severity {prev.payload.get('severity')} -> {inc.severity.value}"))
         elif not closed and when - prev.at >= aud.cadence:
             due.append((aud, f"cadence {aud.cadence} due"))
-    top, conf, report = _top_cause(store, inc.id)
+    top, conf, report = _top_cause(store, inc.id, config)
     facts = IncidentFacts.of(inc, top, conf, report)
     rules = [(r, d) for r, d in applicable_rules(config, facts) if r.name not in drafted]
     if not due and not rules:

@@ -57,8 +57,12 @@ def latest_rca(session: Session, incident_id: int) -> RcaRun | None:
     return session.scalars(stmt).first()
 
 
-def build_message(session: Session, incident: Incident, reason: str = "") -> Message:
-    """Return the incident's message: its state, triage, latest RCA finding and similar past incidents."""
+def build_message(
+    session: Session, incident: Incident, reason: str = "", config: SystemConfig | None = None
+) -> Message:
+    """Return the incident's message: its state, triage, latest RCA finding (linked under ``rca.reports_base_url``)."""
+    from rcaflows.reporting.board import report_link  # reporting reads the store through this package
+
     run = latest_rca(session, incident.id)
     hyps = ((run.results or {}).get("hypotheses") or []) if run is not None else []
     top = hyps[0] if hyps else None
@@ -78,7 +82,7 @@ def build_message(session: Session, incident: Incident, reason: str = "") -> Mes
         detected_at=incident.detected_at,
         top_cause=(f"{top['component']} ({top.get('kind', '?')})" if top else None),
         confidence=top.get("confidence") if top else None,
-        report=run.report_html if run is not None else None,
+        report=report_link(run.report_html, config) if run is not None and run.report_html else None,
         related=[incident_key(i) for i in sorted(related_ids)],
         action=EventAction.RESOLVE if incident.state in _CLOSED else EventAction.TRIGGER,
         reason=reason,
@@ -181,7 +185,7 @@ def dispatch(
     with store.session(readonly=True) as s:
         inc = get_incident(s, incident_ref)
         incident_id, key = inc.id, inc.key
-        base = build_message(s, inc, reason)
+        base = build_message(s, inc, reason, config)
         records = {r.channel: r for r in notifications(s, inc)}
         resolved = _resolve_channels(channels, config, records)
         prior = {
