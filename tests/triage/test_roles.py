@@ -106,3 +106,57 @@ def test_rca_top_cause_of_the_owning_team_adds_nobody(store: Store, pcfg: System
             s, run_id, status="completed", results={"hypotheses": [{"component": "geo_api", "confidence": 0.9}]}
         )
     assert add_responders_from_rca(store, pcfg, key, at=HANDOFF) == []
+
+
+def _rca(store: Store, key: str, hypotheses: list[dict[str, object]]) -> None:
+    with store.session() as s:
+        run_id = start_rca_run(s, incident=key, flow_run_id=None, inputs_fingerprint=key, code_version="t").id
+    with store.session() as s:
+        finish_rca_run(s, run_id, status="completed", results={"hypotheses": hypotheses})
+
+
+def test_an_inconclusive_rca_escalates_to_the_specialists_once(
+    store: Store,
+    pcfg: SystemConfig,
+    mailbox: Mailbox,  # noqa: F811
+) -> None:
+    from rcaflows.triage.roles import escalate_inconclusive
+
+    roles = pcfg.oncall.roles.model_copy(update={"specialists": ["oncall:data-eng"], "inconclusive_below": 0.3})
+    cfg = pcfg.model_copy(update={"oncall": pcfg.oncall.model_copy(update={"roles": roles})})
+    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # data-eng's office hours: alice
+    sure, unsure = _open(store, "P2", at, n=1), _open(store, "P2", at, n=2)
+    _rca(store, sure, [{"component": "geo_api", "confidence": 0.8}])
+    _rca(store, unsure, [{"component": "geo_api", "confidence": 0.12}, {"component": "feature_db", "confidence": 0.1}])
+    assert escalate_inconclusive(store, cfg, sure, at=at) == []
+    (item,) = escalate_inconclusive(store, cfg, unsure, at=at, sleep=lambda _: None)
+    assert item["escalated_to"] == ["oncall:data-eng"]
+    assert "inconclusive (top hypothesis geo_api at 12%, below 30%)" in item["reason"]
+    assert [m["To"] for m in mailbox.mails] == ["alice@example.org"]
+    assert escalate_inconclusive(store, cfg, unsure, at=at) == []  # once per RCA run
+
+
+def test_a_dependency_incident_drafts_the_vendor_ticket_with_its_sla(store: Store, pcfg: SystemConfig) -> None:
+    from rcaflows.config.models import VendorConfig
+    from rcaflows.triage.roles import draft_vendor_ticket
+
+    vendor = VendorConfig(
+        name="GeoCoder",
+        components=["geo_api"],
+        contact="support@geocoder.example",
+        sla_response=timedelta(hours=4),
+        escalation=["account manager", "duty line"],
+    )
+    cfg = pcfg.model_copy(update={"vendors": [vendor]})
+    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    key = _open(store, "P2", at)  # latency on scoring_api, which calls geo_api
+    _rca(store, key, [{"component": "geo_api", "confidence": 0.9}])
+    (item,) = draft_vendor_ticket(store, cfg, key, at=at)
+    assert (item["vendor"], item["sla_due"]) == ("GeoCoder", (at + timedelta(hours=4)).isoformat())
+    text = item["ticket"]
+    assert text.startswith("To: support@geocoder.example (GeoCoder)") and key in text
+    assert "ranks geo_api first (90% confidence)" in text and "account manager -> duty line" in text
+    assert draft_vendor_ticket(store, cfg, key, at=at) == []  # drafted once
+    other = _open(store, "P2", at, n=3)
+    _rca(store, other, [{"component": "feature_db", "confidence": 0.9}])
+    assert draft_vendor_ticket(store, cfg, other, at=at) == []  # no vendor behind it

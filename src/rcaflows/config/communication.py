@@ -186,4 +186,17 @@ def communication_problems(config: SystemConfig) -> list[tuple[tuple[str | int, 
     for name in comm.status_page.public_components:
         if name not in components:
             out.append((("communication", "status_page", "public_components", name), f"unknown component {name!r}"))
+    for i, v in enumerate(config.vendors):
+        for j, comp in enumerate(v.components):
+            if comp not in components:
+                out.append((("vendors", i, "components", j), f"unknown component {comp!r} for vendor {v.name!r}"))
+        if v.review_channel is not None and v.review_channel not in channels:
+            problem = f"unknown channel {v.review_channel!r}; declare it under 'notifications'"
+            out.append((("vendors", i, "review_channel"), problem))
+    teams = {t.name for t in config.teams}
+    for j, target in enumerate(config.oncall.roles.specialists):
+        name = target.removeprefix("team:")
+        if not target.startswith(TARGET_PREFIX) and name not in channels and name not in teams:
+            problem = f"unknown target {target!r}; expected a channel, team:<name> or oncall:<team>"
+            out.append((("oncall", "roles", "specialists", j), problem))
     return out

@@ -22,7 +22,15 @@ from rcaflows.incidents import EventKind, Incident, Store, events, get_incident,
 from rcaflows.timeutil import now_utc, utc
 from rcaflows.triage.oncall import page_dispatch, schedule_for, who_is_on_call
 
-__all__ = ["add_responders_from_rca", "assign_roles", "on_rca_completed", "roles_of"]
+__all__ = [
+    "add_responders_from_rca",
+    "assign_roles",
+    "draft_vendor_ticket",
+    "escalate_inconclusive",
+    "on_rca_completed",
+    "roles_of",
+    "vendor_ticket",
+]
 
 ACTOR = "roles"
 
@@ -151,8 +159,140 @@ def add_responders_from_rca(
     return [item]
 
 
+def _latest_top(store: Store, incident_ref: Incident | int | str) -> tuple[str, Any, dict[str, Any] | None, Incident]:
+    """Return the incident's key, its latest RCA run, that run's top hypothesis (None without one) and the incident."""
+    from rcaflows.notify.service import latest_rca
+
+    with store.session(readonly=True) as s:
+        inc = get_incident(s, incident_ref)
+        run = latest_rca(s, inc.id)
+        hyps = ((run.results or {}).get("hypotheses") or []) if run is not None else []
+        s.expunge(inc)
+    return inc.key, run, (hyps[0] if hyps else None), inc
+
+
+def _recorded(store: Store, key: str, field: str, value: Any) -> bool:
+    """Return True when a ``roles`` note with ``field == value`` is already on the incident."""
+    with store.session(readonly=True) as s:
+        return any(
+            e.kind is EventKind.NOTE and e.actor == ACTOR and (e.payload or {}).get(field) == value
+            for e in events(s, get_incident(s, key))
+        )
+
+
+def escalate_inconclusive(
+    store: Store,
+    config: SystemConfig,
+    incident_ref: Incident | int | str,
+    *,
+    at: datetime | None = None,
+    base_dir: Path | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[dict[str, Any]]:
+    """Escalate an RCA whose top hypothesis is below ``oncall.roles.inconclusive_below`` to the specialists, once."""
+    rc = config.oncall.roles
+    if not rc.specialists:
+        return []
+    key, run, top, _inc = _latest_top(store, incident_ref)
+    if run is None:
+        return []
+    conf = float(top.get("confidence") or 0.0) if top is not None else 0.0
+    if conf >= rc.inconclusive_below or _recorded(store, key, "inconclusive_rca", run.id):
+        return []
+    best = f"{top['component']} at {conf:.0%}" if top is not None else "no hypothesis"
+    reason = f"RCA run {run.id} is inconclusive (top hypothesis {best}, below {rc.inconclusive_below:.0%})"
+    item = {"inconclusive_rca": run.id, "escalated_to": list(rc.specialists), "reason": reason}
+    when = utc(at) if at is not None else now_utc()
+    with store.session() as s:
+        record_event(s, key, EventKind.NOTE, ACTOR, item, at=when)
+    from rcaflows.triage.escalation import resolve_targets
+
+    page_dispatch(when, base_dir=base_dir)(
+        store, key, resolve_targets(rc.specialists, config), reason, ACTOR, config=config, sleep=sleep, force=True
+    )
+    return [item]
+
+
+def vendor_ticket(config: SystemConfig, incident: Incident, top: dict[str, Any] | None) -> tuple[Any, str] | None:
+    """Return the vendor behind the incident (its RCA's top cause first, then its components) and a ticket draft."""
+    details = incident.details or {}
+    candidates = [str(top["component"])] if top is not None else []
+    candidates += [incident.component, *(details.get("components") or [])]
+    vendor, comp = next(((v, c) for c in candidates for v in config.vendors if c in v.components), (None, None))
+    if vendor is None:
+        return None
+    detected = utc(incident.detected_at)
+    onset = details.get("onset") or detected.isoformat()
+    due = detected + vendor.sla_response
+    lines = [
+        f"To: {vendor.contact} ({vendor.name})",
+        f"Subject: [{incident.severity.value}] {comp} degraded since {onset} (our ref {incident.key})",
+        "",
+        f"Since {onset} our calls to {comp} are failing or slow: {incident.title}.",
+        f"Detected by our monitoring at {detected.isoformat()}; severity {incident.severity.value}, "
+        f"priority {incident.priority.value}.",
+    ]
+    if top is not None and top.get("component") == comp:
+        lines.append(
+            f"Our root-cause analysis ranks {comp} first ({float(top.get('confidence') or 0):.0%} confidence)."
+        )
+    lines += [
+        f"Under the SLA a response is due by {due.isoformat()} ({vendor.sla_response} after detection).",
+        "Escalation path if it is missed: " + (" -> ".join(vendor.escalation) or "none declared") + ".",
+        "",
+        "DRAFT FOR REVIEW: check the facts and remove internal details before sending.",
+    ]
+    return vendor, "\n".join(lines)
+
+
+def draft_vendor_ticket(
+    store: Store,
+    config: SystemConfig,
+    incident_ref: Incident | int | str,
+    *,
+    at: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[dict[str, Any]]:
+    """Draft, once, the ticket text for the vendor behind a dependency incident; record it and send it for review."""
+    if not config.vendors:
+        return []
+    key, _run, top, inc = _latest_top(store, incident_ref)
+    drafted = vendor_ticket(config, inc, top)
+    if drafted is None or _recorded(store, key, "vendor", drafted[0].name):
+        return []
+    vendor, text = drafted
+    item = {
+        "vendor": vendor.name,
+        "contact": vendor.contact,
+        "sla_due": (utc(inc.detected_at) + vendor.sla_response).isoformat(),
+        "ticket": text,
+    }
+    when = utc(at) if at is not None else now_utc()
+    with store.session() as s:
+        record_event(s, key, EventKind.NOTE, ACTOR, item, at=when)
+    if vendor.review_channel is not None:
+        from rcaflows.notify import dispatch
+
+        dispatch(
+            store,
+            key,
+            [vendor.review_channel],
+            f"vendor ticket draft for {vendor.name}:\n{text}",
+            ACTOR,
+            config=config,
+            sleep=sleep,
+            force=True,
+        )
+    return [item]
+
+
 def on_rca_completed(event: Any, ctx: Any) -> list[dict[str, Any]]:
-    """Lifecycle subscriber (for :mod:`rcaflows.wiring`, on ``RcaCompleted``): add the top cause's team."""
+    """Subscriber (:mod:`rcaflows.wiring`, on ``RcaCompleted``): responders, specialists, the vendor ticket."""
     if not isinstance(getattr(ctx, "config", None), SystemConfig):
         return []
-    return add_responders_from_rca(ctx.store, ctx.config, event.incident_id, at=getattr(event, "at", None))
+    at = getattr(event, "at", None)
+    return [
+        *add_responders_from_rca(ctx.store, ctx.config, event.incident_id, at=at),
+        *escalate_inconclusive(ctx.store, ctx.config, event.incident_id, at=at),
+        *draft_vendor_ticket(ctx.store, ctx.config, event.incident_id, at=at),
+    ]
