@@ -426,6 +426,11 @@ class DetectorsConfig(_Model):
         default_factory=AvailabilityDetector,
         description="Silent components and sources, and sources that cannot be read (data availability).",
     )
+    extra: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Settings of detectors outside the blocks above, keyed by detector name; each entry is "
+        "validated by that detector's own settings_model when it runs (see docs/architecture.md).",
+    )
     fdr_alpha: float = Field(
         0.01,
         gt=0,
@@ -731,7 +736,17 @@ class RcaConfig(_Model):
         timedelta(hours=2), description="How far before the onset a change event can explain it."
     )
     top_k: int = Field(5, ge=1, le=50, description="Hypotheses kept in the report.")
-    reports_dir: str = Field("rcaflows-reports", description="Directory the HTML and Markdown reports go to.")
+    reports_dir: str = Field(
+        "rcaflows-reports",
+        description="Where the HTML and Markdown reports are written: a local directory, or any fsspec URL "
+        "(file://…, s3://bucket/rca, memory://…; the backend's package must be installed).",
+    )
+    reports_base_url: str | None = Field(
+        None,
+        description="URL people open the reports under (e.g. https://reports.example/rca): links in artifacts, "
+        "messages and the incident board are this plus the report's file name; unset = the file:// or fsspec URL "
+        "of the report. $RCAFLOWS_REPORT_BASE_URL overrides it.",
+    )
     runs: RcaRunPolicy = Field(
         default_factory=RcaRunPolicy, description="Time limit of one RCA run and re-queueing of runs that died."
     )
@@ -854,6 +869,34 @@ class RolesConfig(_Model):
     min_confidence: float = Field(
         0.3, ge=0, le=1, description="Confidence of the top hypothesis from which its team is added as a responder."
     )
+    inconclusive_below: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="An RCA whose top hypothesis has less confidence than this is inconclusive: it escalates to "
+        "'specialists'.",
+    )
+    specialists: list[str] = Field(
+        default_factory=list,
+        description="Who an inconclusive RCA escalates to: channel names, 'team:<name>' or 'oncall:<team>'.",
+    )
+
+
+class VendorConfig(_Model):
+    """An external provider behind some components: who to contact, what it promised, how to escalate."""
+
+    name: Name = Field(description="Vendor name, e.g. 'GeoCoder Inc.'.")
+    components: list[Name] = Field(description="Components this vendor provides (external dependencies).")
+    contact: str = Field(description="Where a ticket goes: a support e-mail address or a portal URL.")
+    sla_response: Duration = Field(
+        timedelta(hours=4), description="Response time the vendor's SLA promises for a ticket."
+    )
+    escalation: list[str] = Field(
+        default_factory=list, description="The vendor's escalation path in order (account manager, duty line, ...)."
+    )
+    review_channel: str | None = Field(
+        None, description="Declared channel the ticket draft goes to for review (None: recorded on the incident only)."
+    )
 
 
 class OnCallConfig(_Model):
@@ -954,6 +997,9 @@ class SystemConfig(_Model):
     )
     execution: ExecutionConfig = Field(
         default_factory=ExecutionConfig, description="Task runner (threads or Dask) and metric sharding of the scan."
+    )
+    vendors: list[VendorConfig] = Field(
+        default_factory=list, description="External providers: contacts, SLAs and escalation paths (ticket drafts)."
     )
     impact: ImpactConfig = Field(
         default_factory=ImpactConfig, description="Cost figures and SLOs behind the impact in numbers."

@@ -8,7 +8,16 @@ components that start close together in time, with a primary type and related si
 
 from __future__ import annotations
 
-from rcaflows.detection.base import DETECTORS, CheckFactory, Detector, register
+from rcaflows.detection.base import (
+    DETECTORS,
+    CheckFactory,
+    Detector,
+    Scope,
+    detector_scope,
+    detector_settings,
+    detectors_of,
+    register,
+)
 from rcaflows.detection.engine import (
     TITLES,
     DetectionReport,
@@ -28,8 +37,12 @@ __all__ = [
     "DetectionReport",
     "Detector",
     "IncidentCandidate",
+    "Scope",
     "change_points",
     "detect_drift",
+    "detector_scope",
+    "detector_settings",
+    "detectors_of",
     "group_checks",
     "register",
     "run_detection",

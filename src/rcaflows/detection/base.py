@@ -1,30 +1,49 @@
-"""The detector contract, the registry that finds detectors by incident type, and shared helpers.
+"""The detector contract, the registry that finds detectors by name, and shared helpers.
 
 A detector is any object with a ``name``, an ``incident_type`` and a ``run(window, config)`` method
-that returns :class:`~rcaflows.detection.models.CheckResult` objects. ``@register`` adds one to
-:data:`DETECTORS`, keyed by the incident type's value.
+that returns :class:`~rcaflows.detection.models.CheckResult` objects; ``@register`` adds one to
+:data:`DETECTORS`, keyed by its name, so several detectors may raise one incident type. Two
+optional class attributes complete the contract:
+
+* ``scope``: ``"metrics"`` when every check looks at declared metric series only, so the sharded
+  scan may run the detector per shard of components; ``"frames"`` (the default) when it needs the
+  whole window (predictions, batches, changes, or metrics across components).
+* ``settings_model``: a pydantic model of the detector's settings, read from
+  ``config.detectors.extra[<name>]`` (see :func:`detector_settings`); without it the settings are
+  the ``config.detectors.<incident type>`` block of the built-in detectors.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, get_args, runtime_checkable
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ValidationError
 
 import rcaflows.detection.stats  # noqa: F401  (first: anomaly and stats import each other)
 from rcaflows.config.models import SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection.anomaly import alarm_onset, score_matrix
 from rcaflows.detection.models import CheckResult
+from rcaflows.errors import ConfigError
 from rcaflows.vocab import CheckStatus, IncidentType
+
+#: What a detector reads: declared metric series only (may run per shard) or whole frames.
+Scope = Literal["metrics", "frames"]
+METRICS: Scope = "metrics"
+FRAMES: Scope = "frames"
 
 
 @runtime_checkable
 class Detector(Protocol):
-    """One detector per incident type; ``run`` never mutates its inputs."""
+    """A named check of one incident type; ``run`` never mutates its inputs.
+
+    Optional class attributes: ``scope`` (:data:`Scope`, default ``"frames"``) and
+    ``settings_model`` (a pydantic model of its ``config.detectors.extra[<name>]`` settings).
+    """
 
     name: str
     incident_type: IncidentType
@@ -34,19 +53,51 @@ class Detector(Protocol):
         ...
 
 
-#: Registered detectors, keyed by ``IncidentType`` value.
+#: Registered detectors, keyed by detector name.
 DETECTORS: dict[str, Detector] = {}
 
 T = TypeVar("T")
 
 
 def register(cls: T) -> T:
-    """Register a detector class (instantiated with no arguments) or instance under its incident type."""
+    """Register a detector class (instantiated with no arguments) or instance under its name.
+
+    Raises:
+        TypeError: when the object is not a detector, its ``scope`` or ``settings_model`` is
+            invalid, or another detector is registered under the same name.
+        ValueError: when its ``incident_type`` is not an :class:`IncidentType`.
+    """
     obj: Any = cls() if isinstance(cls, type) else cls
     if not isinstance(obj, Detector):
         raise TypeError(f"{cls!r} does not implement the Detector protocol (name, incident_type, run)")
-    DETECTORS[str(obj.incident_type)] = obj
+    IncidentType(obj.incident_type)  # a ValueError names an unknown incident type
+    scope = getattr(obj, "scope", FRAMES)
+    if scope not in get_args(Scope):
+        raise TypeError(f"detector {obj.name!r}: scope {scope!r} is not one of {list(get_args(Scope))}")
+    model = getattr(obj, "settings_model", None)
+    if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"detector {obj.name!r}: settings_model must be a pydantic model class, got {model!r}")
+    old = DETECTORS.get(obj.name)
+    # Re-registering the same class (a module reload builds a new class object) is fine.
+    if old is not None and _qualname(type(old)) != _qualname(type(obj)):
+        raise TypeError(f"detector name {obj.name!r} is already registered by {type(old).__qualname__}")
+    DETECTORS[obj.name] = obj
     return cls
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def detector_scope(det: Detector) -> Scope:
+    """Return what ``det`` reads: ``"metrics"`` or ``"frames"`` (the default)."""
+    scope: Scope = getattr(det, "scope", FRAMES)
+    return scope
+
+
+def detectors_of(incident_type: IncidentType | str) -> dict[str, Detector]:
+    """Return the registered detectors that raise ``incident_type``, keyed by name."""
+    return {k: d for k, d in DETECTORS.items() if str(d.incident_type) == str(incident_type)}
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -187,9 +238,31 @@ def seasonal_reference(
     return reference.loc[mask]
 
 
-def detector_settings(config: SystemConfig, incident_type: IncidentType) -> Any:
-    """Return the settings block of ``incident_type`` in ``config.detectors``."""
-    return getattr(config.detectors, str(incident_type))
+def detector_settings(config: SystemConfig, detector: Detector | IncidentType) -> Any:
+    """Return a detector's settings: its ``settings_model`` over ``detectors.extra[name]``, else its type's block.
+
+    Args:
+        config: the monitored system.
+        detector: a detector, or an incident type for the built-in ``config.detectors.<type>`` block.
+
+    Raises:
+        ConfigError: when the ``extra`` settings of the detector do not validate against its model.
+        AttributeError: when an incident type has no built-in block.
+    """
+    if isinstance(detector, str):  # IncidentType is a StrEnum
+        return getattr(config.detectors, str(detector))
+    model = getattr(detector, "settings_model", None)
+    if model is None:
+        return getattr(config.detectors, str(detector.incident_type))
+    try:
+        return model.model_validate(config.detectors.extra.get(detector.name, {}))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"detectors.extra.{detector.name}.{where}: {first['msg']} "
+            f"(settings of detector {detector.name!r}, model {model.__name__})"
+        ) from None
 
 
 def rate_onset(

@@ -17,7 +17,7 @@ from scipy.sparse.csgraph import connected_components
 from rcaflows.config.models import SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection import detectors as _detectors  # noqa: F401  (registers the six detectors)
-from rcaflows.detection.base import DETECTORS, Detector, detector_settings
+from rcaflows.detection.base import DETECTORS, METRICS, Detector, detector_scope, detector_settings
 from rcaflows.detection.models import CheckResult
 from rcaflows.detection.policy import apply_fdr
 from rcaflows.graph import SystemGraph, is_client, system_graph
@@ -122,15 +122,19 @@ def run_detection(
     Args:
         config: the monitored system.
         window: reference and current data.
-        detectors: detectors to run, keyed by incident type; default :data:`DETECTORS`.
+        detectors: detectors to run, keyed by name; default :data:`DETECTORS`.
         control_fdr: apply the run's FDR control; off for one part of a sharded scan, whose
             merge (:func:`merge_reports`) controls it once over the whole family.
+
+    Raises:
+        ConfigError: when a detector's ``config.detectors.extra`` settings are invalid (a config
+            mistake stops the run; a detector that raises while running does not).
     """
     report = DetectionReport(window_start=window.current.start, window_end=window.current.end)
-    for key, det in (detectors if detectors is not None else DETECTORS).items():
+    for det in (detectors if detectors is not None else DETECTORS).values():
         try:
-            settings = detector_settings(config, IncidentType(key))
-        except (ValueError, AttributeError):
+            settings = detector_settings(config, det)
+        except AttributeError:  # a type without a built-in block and no settings_model: always on
             settings = None
         if settings is not None and not getattr(settings, "enabled", True):
             continue
@@ -138,7 +142,7 @@ def run_detection(
         try:
             report.checks.extend(det.run(window, config))
         except Exception as exc:  # one broken detector must not stop the others
-            report.errors.append(f"{det.name} ({key}): {type(exc).__name__}: {exc}")
+            report.errors.append(f"{det.name} ({det.incident_type}): {type(exc).__name__}: {exc}")
         report.seconds[det.name] = round(time.perf_counter() - t0, 4)
     if not control_fdr:
         return report
@@ -274,12 +278,6 @@ def _candidate(checks: list[CheckResult], graph: SystemGraph) -> IncidentCandida
 
 # -- sharded scan: the metric detectors per shard of components, the others once, merged -------
 
-#: Detectors whose checks each look at one declared metric series: they can run per shard.
-METRIC_DETECTORS: tuple[str, ...] = (
-    str(IncidentType.PERFORMANCE_AVAILABILITY),
-    str(IncidentType.INTEGRATION_DEPENDENCY),
-)
-
 
 def shard_of(components: pd.Series, shards: int) -> np.ndarray:
     """Return the shard of each component: crc32 of its name mod ``shards``, the same in every process."""
@@ -314,13 +312,13 @@ def shard_scan(config: SystemConfig, window: Window, shards: int) -> list[tuple[
 
 
 def whole_frame_detectors() -> dict[str, Detector]:
-    """Return the registered detectors that need whole frames (everything but :data:`METRIC_DETECTORS`)."""
-    return {k: d for k, d in DETECTORS.items() if k not in METRIC_DETECTORS}
+    """Return the registered detectors that need whole frames (every ``scope`` but ``"metrics"``)."""
+    return {k: d for k, d in DETECTORS.items() if detector_scope(d) != METRICS}
 
 
 def metric_detectors() -> dict[str, Detector]:
-    """Return the registered detectors that can run per metric shard."""
-    return {k: d for k, d in DETECTORS.items() if k in METRIC_DETECTORS}
+    """Return the registered detectors of ``scope = "metrics"``: they can run per metric shard."""
+    return {k: d for k, d in DETECTORS.items() if detector_scope(d) == METRICS}
 
 
 def merge_reports(config: SystemConfig, window: Window, parts: list[DetectionReport]) -> DetectionReport:

@@ -154,6 +154,9 @@ def write_files(data: MonitoringData, directory: Path) -> list[Path]:
 
 @register("files")
 def _files(spec: SourceConfig, config: SystemConfig) -> FilesSource:
+    unknown = set(spec.options) - {"directory"}
+    if unknown:
+        raise ConfigError(f"sources[{spec.name}].options: unknown option(s) {sorted(unknown)}; expected directory")
     directory = spec.options.get("directory")
     if not directory:
         raise ConfigError(f"sources[{spec.name}].options.directory: required for kind 'files'")

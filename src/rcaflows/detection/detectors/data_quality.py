@@ -128,6 +128,7 @@ class DataQualityDetector:
 
     name = "data_quality"
     incident_type = IncidentType.DATA_QUALITY
+    scope = "frames"
 
     def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
         """Return expectation, pipeline-metric and drift checks."""

@@ -102,6 +102,7 @@ class FairnessDetector:
 
     name = "fairness"
     incident_type = IncidentType.BIAS_FAIRNESS
+    scope = "frames"
 
     def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
         """Return one check per gap metric (fpr_gap, tpr_gap, positive_rate_gap, accuracy_gap) and group column.

@@ -30,6 +30,7 @@ class IntegrationDetector:
 
     name = "integration"
     incident_type = IncidentType.INTEGRATION_DEPENDENCY
+    scope = "metrics"  # each check reads declared metric series only: runs per shard
 
     def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
         """Return one check per dependency metric and per pipeline freshness metric."""

@@ -40,6 +40,7 @@ class PerformanceDetector:
 
     name = "performance"
     incident_type = IncidentType.PERFORMANCE_AVAILABILITY
+    scope = "metrics"  # each check reads declared metric series only: runs per shard
 
     def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
         """Return one shift check per watched metric and one burn-rate check per error-rate metric."""

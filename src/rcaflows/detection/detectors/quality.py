@@ -71,6 +71,7 @@ class QualityDetector:
 
     name = "quality"
     incident_type = IncidentType.QUALITY_DEGRADATION
+    scope = "frames"
 
     def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
         """Return one check per configured quality metric, or one ``no_data``/``late`` check.

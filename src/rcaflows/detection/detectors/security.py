@@ -68,6 +68,7 @@ class SecurityDetector:
 
     name = "security"
     incident_type = IncidentType.SECURITY_ADVERSARIAL
+    scope = "frames"
 
     def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
         """Return OOD, client-flood, confidence-shift and traffic-surge checks."""
