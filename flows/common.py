@@ -14,12 +14,12 @@ from prefect.cache_policies import NONE
 from prefect.utilities.annotations import quote
 
 from rcaflows import pipeline
+from rcaflows.board import BOARD_KEY, board_markdown
 from rcaflows.config import SystemConfig, load_config
 from rcaflows.config.loader import CONFIG_ENV
 from rcaflows.data import MonitoringData
 from rcaflows.errors import ConfigError
 from rcaflows.incidents import Store
-from rcaflows.reporting.board import BOARD_KEY, board_markdown
 
 
 def resolve_config(config: str | None) -> SystemConfig:

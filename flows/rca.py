@@ -42,10 +42,9 @@ from rcaflows.rca import PHASES, RcaContext, synthesize
 from rcaflows.rca.models import PhaseName, PhaseResult, PhaseStatus, RcaResult
 from rcaflows.rca.service import RcaPlan, inputs_fingerprint, plan_for_incident, plan_for_metric
 from rcaflows.reporting import IncidentSummary, TimelineEntry, causes_table, markdown_summary, write_report
-from rcaflows.reporting.board import REPORT_BASE_URL_ENV as REPORT_BASE_URL_ENV
-from rcaflows.reporting.board import report_link
 from rcaflows.reporting.plots import report_plots
-from rcaflows.reporting.storage import store_report
+from rcaflows.reporting.storage import REPORT_BASE_URL_ENV as REPORT_BASE_URL_ENV
+from rcaflows.reporting.storage import report_link, store_report
 from rcaflows.timeutil import format_duration
 
 #: incident references the ``rca`` deployment accepts: a key like ``INC-0042`` or a numeric id

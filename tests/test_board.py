@@ -7,6 +7,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
+from rcaflows.board import board_markdown, board_rows
 from rcaflows.config import SystemConfig, load_config
 from rcaflows.incidents import (
     EventKind,
@@ -20,8 +21,7 @@ from rcaflows.incidents import (
 )
 from rcaflows.incidents import triage as triage_incident
 from rcaflows.reporting import ReportPaths
-from rcaflows.reporting.board import REPORT_BASE_URL_ENV, board_markdown, board_rows, report_link
-from rcaflows.reporting.storage import store_report
+from rcaflows.reporting.storage import REPORT_BASE_URL_ENV, report_link, store_report
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # week 9 of the weekly ml-platform rotation alice, bob, chen: chen
 

@@ -17,11 +17,12 @@ from flows.detection import detection
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 
+from rcaflows.board import BOARD_KEY
 from rcaflows.config import load_config
 from rcaflows.demo import DEMO_END
 from rcaflows.demo.config import demo_document
 from rcaflows.incidents import Store, list_incidents
-from rcaflows.reporting.board import BOARD_KEY, REPORT_BASE_URL_ENV
+from rcaflows.reporting.storage import REPORT_BASE_URL_ENV
 
 
 async def _latest_board() -> str:

@@ -329,7 +329,7 @@ def _top_cause(
     store: Store, incident_id: int, config: SystemConfig | None = None
 ) -> tuple[str | None, float | None, str | None]:
     from rcaflows.notify.service import latest_rca
-    from rcaflows.reporting.board import report_link
+    from rcaflows.reporting.storage import report_link
 
     with store.session(readonly=True) as s:
         run = latest_rca(s, incident_id)

@@ -61,7 +61,7 @@ def build_message(
     session: Session, incident: Incident, reason: str = "", config: SystemConfig | None = None
 ) -> Message:
     """Return the incident's message: its state, triage, latest RCA finding (linked under ``rca.reports_base_url``)."""
-    from rcaflows.reporting.board import report_link  # reporting reads the store through this package
+    from rcaflows.reporting.storage import report_link  # reporting reads the store through this package
 
     run = latest_rca(session, incident.id)
     hyps = ((run.results or {}).get("hypotheses") or []) if run is not None else []

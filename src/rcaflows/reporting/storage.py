@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from rcaflows.config.models import SystemConfig
 from rcaflows.errors import RcaflowsError
 from rcaflows.reporting.models import ReportPaths
 
-__all__ = ["is_remote", "store_report"]
+__all__ = ["REPORT_BASE_URL_ENV", "is_remote", "report_link", "store_report"]
 
 
 def is_remote(reports_dir: str) -> bool:
@@ -51,3 +53,25 @@ def store_report(reports_dir: str, write: Callable[[Path], ReportPaths]) -> tupl
         except OSError as exc:
             raise RcaflowsError(f"rca.reports_dir: writing the report to {reports_dir!r} failed: {exc}") from exc
     return out[0], out[1]
+
+
+#: overrides ``rca.reports_base_url`` (kept for deployments that set it before the config field existed)
+REPORT_BASE_URL_ENV = "RCAFLOWS_REPORT_BASE_URL"
+
+
+def report_link(path: str | Path, config: SystemConfig | None = None) -> str:
+    """Return the URL people open a written report at.
+
+    ``$RCAFLOWS_REPORT_BASE_URL``, else ``rca.reports_base_url``, joined with the file name; a report
+    written to an fsspec URL (``s3://…``) without a base URL links to that URL; a local file to ``file://``.
+    """
+    base = os.environ.get(REPORT_BASE_URL_ENV, "").strip() or (
+        (config.rca.reports_base_url or "").strip() if config is not None else ""
+    )
+    text = str(path)
+    name = text.rstrip("/").rsplit("/", 1)[-1]
+    if base:
+        return f"{base.rstrip('/')}/{name}"
+    if "://" in text:
+        return text
+    return Path(text).resolve().as_uri()

@@ -8,46 +8,25 @@ reads a monitoring source.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from rcaflows.config import SystemConfig
 from rcaflows.incidents import EventKind, Incident, Store, events, list_incidents
 from rcaflows.incidents.models import RcaRun
 from rcaflows.reporting.render import escape_markdown
+from rcaflows.reporting.storage import report_link
 from rcaflows.timeutil import now_utc, utc
 from rcaflows.triage.oncall import who_is_on_call
 from rcaflows.vocab import IncidentState, Priority
 
-__all__ = ["BOARD_KEY", "REPORT_BASE_URL_ENV", "board_markdown", "board_rows", "report_link"]
+__all__ = ["BOARD_KEY", "board_markdown", "board_rows"]
 
 #: key of the Prefect artifact the board is published under
 BOARD_KEY = "incidents-open"
-#: overrides ``rca.reports_base_url`` (kept for deployments that set it before the config field existed)
-REPORT_BASE_URL_ENV = "RCAFLOWS_REPORT_BASE_URL"
 _CLOSED = {IncidentState.RESOLVED, IncidentState.CLOSED}
 _PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}
 _COLUMNS = ("Priority", "Incident", "State", "Owner", "On call", "Age", "Impact", "Next update", "Latest RCA")
-
-
-def report_link(path: str | Path, config: SystemConfig | None = None) -> str:
-    """Return the URL people open a written report at.
-
-    ``$RCAFLOWS_REPORT_BASE_URL``, else ``rca.reports_base_url``, joined with the file name; a report
-    written to an fsspec URL (``s3://…``) without a base URL links to that URL; a local file to ``file://``.
-    """
-    base = os.environ.get(REPORT_BASE_URL_ENV, "").strip() or (
-        (config.rca.reports_base_url or "").strip() if config is not None else ""
-    )
-    text = str(path)
-    name = text.rstrip("/").rsplit("/", 1)[-1]
-    if base:
-        return f"{base.rstrip('/')}/{name}"
-    if "://" in text:
-        return text
-    return Path(text).resolve().as_uri()
 
 
 def _age(delta: timedelta) -> str:
