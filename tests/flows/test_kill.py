@@ -62,8 +62,8 @@ def _state(store_url: str) -> list[dict[str, Any]]:
 
 
 #: kill cases run at once (each in its own store): the runs spend much of their time importing and
-#: waiting on the API, so three overlap well even on two cores
-PARALLEL = 3
+#: waiting on the API, so four overlap well even on two cores
+PARALLEL = 4
 
 
 @pytest.fixture(scope="module")
