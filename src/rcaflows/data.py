@@ -16,7 +16,7 @@ Frames (all timestamps timezone-aware UTC):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import pandas as pd
@@ -156,16 +156,11 @@ class MonitoringData:
                 hit |= (ts >= t0) & (ts < t1)
             return df.loc[~hit] if hit.any() else df
 
-        return MonitoringData(
-            start=self.start,
-            end=self.end,
+        return replace(
+            self,
             metrics=drop(self.metrics),
             predictions=drop(self.predictions),
             batches={k: drop(v) for k, v in self.batches.items()},
-            changes=self.changes,
-            missing_sources=self.missing_sources,
-            source_components=self.source_components,
-            source_errors=self.source_errors,
         )
 
     def is_empty(self) -> bool:

@@ -122,20 +122,14 @@ def add_responders_from_rca(
 
     Returns the responders added (empty when the top cause is the owning team's, too weak, or already added).
     """
-    from rcaflows.notify.service import latest_rca
-
     rc = config.oncall.roles
     if not rc.responders_from_rca:
         return []
     when = utc(at) if at is not None else now_utc()
-    with store.session(readonly=True) as s:
-        inc = get_incident(s, incident_ref)
-        key, owner = inc.key, inc.team
-        run = latest_rca(s, inc.id)
-        hyps = ((run.results or {}).get("hypotheses") or []) if run is not None else []
-    if not hyps:
+    key, run, top, inc = _latest_top(store, incident_ref)
+    owner = inc.team
+    if top is None:
         return []
-    top = hyps[0]
     conf = float(top.get("confidence") or 0.0)
     team = _owner(config, str(top["component"]))
     if team is None or team == owner or conf < rc.min_confidence:
