@@ -220,3 +220,20 @@ def test_a_completed_rca_run_publishes_rca_completed(
     ev = rec.seen[0][0]
     assert isinstance(ev, RcaCompleted) and ev.rca_run_id == run.id and ev.top == "feature-store"
     assert ev.actor == "rca:42" and ev.incident_id == iid
+
+
+def test_rca_completed_speaks_as_of_the_incidents_latest_observation(
+    store: Store, make_new: Callable[..., NewIncident], subscribe: Callable[..., Recorder]
+) -> None:
+    """A backtest's or the demo's incident (seen in the past) gets its RCA update dated then, not on the wall clock."""
+    iid = _open(store, make_new)
+    rec = subscribe("rca", event_type=RcaCompleted)
+    with store.session() as s:
+        inc = get_incident(s, iid)
+        seen = max(inc.last_seen_at, inc.detected_at)
+        run = start_rca_run(s, incident=iid, flow_run_id=None, inputs_fingerprint="c", code_version="t")
+        finish_rca_run(s, run.id, status="completed", results={"hypotheses": []})
+        finished = run.finished_at
+    ev = rec.seen[0][0]
+    assert seen < finished  # the fixture's incident was seen before this test ran
+    assert ev.at == seen

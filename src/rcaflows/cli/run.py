@@ -43,6 +43,10 @@ def demo(
         bool,
         typer.Option(help="Then run each incident's runbook actions (auto-approved) and watch the fix for 3 hours."),
     ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(min=1, help="Scenarios run at a time (threads sharing one Prefect API); --remediate runs one."),
+    ] = 2,
 ) -> None:
     """Run detection and RCA on the bundled demo system, one simulated world per scenario."""
     from rcaflows.demo import run as demo_run
@@ -74,6 +78,7 @@ def demo(
                 progress=status.update,
                 done=done,
                 remediate=remediate,
+                jobs=jobs,
             )
         except RcaflowsError as exc:
             fail(exc)

@@ -18,10 +18,13 @@ logger, block registration).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +151,7 @@ def run(
     progress: Callable[[str], None] = lambda _msg: None,
     done: Callable[[ScenarioOutcome, float], None] = lambda _o, _s: None,
     remediate: bool = False,
+    jobs: int = 2,
 ) -> DemoRun:
     """Run the detection flow (with RCA) on each scenario's config and score it; ``done`` sees each outcome.
 
@@ -196,20 +200,72 @@ def run(
         if api is not None:
             api.wait(float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")))
         stack.enter_context(_prefect_settings(api.url if api is not None else None))
-        for i, name in enumerate(names, 1):
-            progress(f"[{i}/{len(names)}] {name}: detection + RCA …")
+
+        def scenario_run(name: str) -> tuple[ScenarioOutcome, float]:
             t0 = time.perf_counter()
             result = detection(config=str(configs[name]), at=DEMO_END)
-            outcome = evaluate(simulate(name).truth, result)
-            out.outcomes.append(outcome)
-            done(outcome, time.perf_counter() - t0)
-            if remediate:
+            return evaluate(simulate(name).truth, result), time.perf_counter() - t0
+
+        if remediate:  # one scenario at a time: the watch period follows each scenario's own fix
+            for i, name in enumerate(names, 1):
+                progress(f"[{i}/{len(names)}] {name}: detection + RCA …")
+                outcome, seconds = scenario_run(name)
+                out.outcomes.append(outcome)
+                done(outcome, seconds)
                 progress(f"[{i}/{len(names)}] {name}: mitigation, then detection over the watch period …")
                 out.remediations += remediate_scenario(
                     name, configs[name], plane, lambda c, at: detection(config=c, at=at, run_rca=False)
                 )
+        else:
+            out.outcomes = _concurrently(names, scenario_run, jobs, progress, done)
     out.seconds = time.perf_counter() - started
     return out
+
+
+def _concurrently(
+    names: Sequence[str],
+    scenario_run: Callable[[str], tuple[ScenarioOutcome, float]],
+    jobs: int,
+    progress: Callable[[str], None],
+    done: Callable[[ScenarioOutcome, float], None],
+) -> list[ScenarioOutcome]:
+    """Run the scenarios ``jobs`` at a time in threads; return their outcomes in ``names`` order.
+
+    Each scenario is its own system (its own config, world and incidents) in the one store, whose
+    writers wait for each other, so they can run side by side: while one waits on the Prefect API
+    or the store, another computes. ``done`` sees each outcome as it finishes.
+    """
+    outcomes: dict[str, ScenarioOutcome] = {}
+    running: list[str] = []
+    lock = threading.Lock()
+
+    def report() -> None:
+        progress(f"[{len(outcomes)}/{len(names)} done] running: {', '.join(running)} …")
+
+    def tracked(name: str) -> tuple[ScenarioOutcome, float]:
+        with lock:
+            running.append(name)
+            report()
+        try:
+            return scenario_run(name)
+        finally:
+            with lock:
+                running.remove(name)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="demo") as pool:
+        # Each thread runs in a copy of this context: the Prefect settings (the API URL) live in a contextvar.
+        pending = {pool.submit(contextvars.copy_context().run, tracked, name): name for name in names}
+        for fut in as_completed(pending):
+            try:
+                outcome, seconds = fut.result()
+            except BaseException:  # a failed scenario fails the demo, as it did one at a time
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            with lock:
+                outcomes[pending[fut]] = outcome
+                done(outcome, seconds)
+                report()
+    return [outcomes[n] for n in names]
 
 
 def ok(o: ScenarioOutcome) -> bool:

@@ -586,13 +586,18 @@ def finish_rca_run(
     if final is RcaStatus.COMPLETED and run.incident_id is not None:
         hyps = (results or {}).get("hypotheses") or []
         top = hyps[0].get("component") if hyps and isinstance(hyps[0], dict) else None
+        inc = session.get(Incident, run.incident_id)
+        # The event speaks as of the incident's latest observation (where the data the RCA read ends),
+        # not the wall clock: the updates it triggers then count impact over the span the report shows,
+        # and a backtest or the demo, whose clock is not the wall's, does not count months of future.
+        seen = max(inc.last_seen_at, inc.detected_at) if inc is not None else run.finished_at
         lifecycle_events.queue(
             session,
             lifecycle_events.RcaCompleted(
                 incident_id=run.incident_id,
                 key=incident_key(run.incident_id),
                 actor=actor,
-                at=run.finished_at,
+                at=min(utc(seen), run.finished_at),
                 rca_run_id=run.id,
                 top=top,
             ),
