@@ -2,12 +2,13 @@
 
 Run it when an incident resolves (``rcaflows postmortem INC-0042`` does the same without Prefect),
 or from the ``postmortem/on-resolve`` deployment, triggered by the ``rcaflows.incident.resolved`` event.
+The ``action-reminders`` flow (``rcaflows actions remind`` without Prefect) reminds the owners of
+overdue action items; deploy it on a daily schedule.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -19,7 +20,7 @@ from flows.common import resolve_config, store_for
 from rcaflows.config import SystemConfig
 from rcaflows.incidents import get_incident
 from rcaflows.notify import notify_incident_changed
-from rcaflows.postmortem import write_postmortem
+from rcaflows.postmortem import remind_overdue, render_markdown, write_postmortem
 
 
 def _run_name() -> str:
@@ -45,11 +46,11 @@ def _config_for(incident: str, config: str | None) -> SystemConfig:
 def draft(cfg: SystemConfig, incident: str, count_predictions: bool) -> dict[str, Any]:
     """Build and write the draft (links, action items, affected predictions) and publish it as artifacts."""
     pm, paths = write_postmortem(
-        store_for(cfg), incident, Path(cfg.rca.reports_dir), config=cfg, count_predictions=count_predictions
+        store_for(cfg), incident, cfg.rca.reports_dir, config=cfg, count_predictions=count_predictions
     )
     key = pm.key.lower()
     create_markdown_artifact(
-        markdown=paths.markdown.read_text(encoding="utf-8"),
+        markdown=render_markdown(pm),  # what was written, also when rca.reports_dir is an object-storage URL
         key=f"postmortem-{key}",
         description=f"Post-mortem of {pm.key}",
     )
@@ -72,6 +73,7 @@ def draft(cfg: SystemConfig, incident: str, count_predictions: bool) -> dict[str
         "related": sorted({r.key for r in pm.related}),
         "actions": len(pm.actions),
         "timeline": len(pm.timeline),
+        "postmortem_state": pm.postmortem_state,
     }
 
 
@@ -105,3 +107,25 @@ def postmortem(incident: str, config: str | None = None, count_predictions: bool
         log.error("notifications failed: %s", state.message)
     log.info("post-mortem of %s: %s", out["incident"], out["markdown"])
     return out
+
+
+@flow(
+    name="action-reminders",
+    description="Remind the owners of overdue post-mortem action items through the notification channels.",
+)
+def action_reminders(config: str | None = None, every_hours: float = 24.0) -> list[dict[str, Any]]:
+    """Send the due reminders and return them; a failed delivery is logged (and recorded on the incident).
+
+    Args:
+        config: system config path (default ``$RCAFLOWS_CONFIG``).
+        every_hours: remind an item again only after this many hours.
+    """
+    from datetime import timedelta
+
+    log = get_run_logger()
+    cfg = resolve_config(config)
+    sent = remind_overdue(store_for(cfg), cfg, every=timedelta(hours=every_hours))
+    for r in sent:
+        if not r.ok:
+            log.error("reminder of action item %s (%s) to %s failed: %s", r.item, r.incident, r.owner, r.error)
+    return [r.model_dump(mode="json") for r in sent]

@@ -5,14 +5,14 @@
 * ``detection/hourly``   - cron from the config's ``window.schedule``;
 * ``rca/on-demand``      - by hand from the UI (typed form), or from the ``rcaflows.incident.detected``
   event through a :class:`~prefect.events.DeploymentEventTrigger` (config ``rca.mode: event``);
-* ``escalation/every-5-minutes`` and ``postmortem/on-demand`` - when ``flows/escalation.py`` and
-  ``flows/postmortem.py`` exist in this checkout.
+* ``escalation/every-5-minutes``, ``postmortem/on-demand``, ``mitigate/approve`` and
+  ``action-reminders/daily`` (:data:`OPTIONAL_DEPLOYMENTS`, which the config does not parametrize
+  beyond its path).
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 from typing import Any, cast
 
 from prefect import Flow
@@ -25,8 +25,6 @@ from flows.detection import detection
 from flows.rca import rca
 from rcaflows.config import load_config
 
-log = logging.getLogger(__name__)
-
 INCIDENT_EVENT = "rcaflows.incident.detected"
 #: the reaper re-queued the RCA of an incident whose run died or overran (flows/reap.py)
 REQUEUED_EVENT = "rcaflows.incident.rca-requeued"
@@ -36,6 +34,7 @@ OPTIONAL_DEPLOYMENTS: tuple[tuple[str, str, str, int | None, str], ...] = (
     ("flows.escalation", "escalation", "every-5-minutes", 300, "Escalate unacknowledged incidents"),
     ("flows.postmortem", "postmortem", "on-demand", None, "Draft the postmortem of a resolved incident"),
     ("flows.mitigate", "mitigate", "approve", None, "Propose runbook actions, wait for approval in the UI, run them"),
+    ("flows.postmortem", "action_reminders", "daily", 86400, "Remind the owners of overdue action items"),
 )
 
 
@@ -91,13 +90,7 @@ def deployments(config: str | None = None) -> list[RunnerDeployment]:
         ),
     ]
     for module, attr, name, interval, description in OPTIONAL_DEPLOYMENTS:
-        try:
-            fl = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            log.info("%s not in this checkout; not serving %s/%s", module, attr, name)
-            continue
+        fl = getattr(importlib.import_module(module), attr)
         if not isinstance(fl, Flow):
             raise TypeError(f"{module}.{attr} is not a Prefect flow (got {type(fl).__name__})")
         accepted = set(fl.parameters.properties)

@@ -36,6 +36,7 @@ from rcaflows.detection.engine import (
     shard_scan,
     whole_frame_detectors,
 )
+from rcaflows.detection.tuning import apply_check_tuning
 from rcaflows.errors import DataError, EmptyWindowError, TransitionError
 from rcaflows.incidents import Incident, Resolution, Store, resolve
 from rcaflows.incidents.reaper import ReapResult, reap
@@ -181,6 +182,8 @@ def open_incidents(
     Then resolve the open data-availability incidents whose component or source reports again
     (:func:`resolve_returned`), unless ``detectors.availability.resolve_on_return`` is off.
     """
+    # learning.checks (rcaflows tune) holds back the checks the incident history showed to be noise
+    report.checks, _ = apply_check_tuning(report.checks, config.learning.checks)
     outcome = handle_candidates(store, config, group_checks(report.checks, config), at, actor=actor, origin=origin)
     if config.detectors.availability.resolve_on_return:
         still = {o.fingerprint for o in outcome.incidents}

@@ -34,7 +34,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from rcaflows.config.models import SystemConfig
@@ -111,7 +110,7 @@ def draft_postmortem(event: IncidentTransitioned, ctx: Context) -> PostmortemPat
     if event.to_state is not IncidentState.RESOLVED or event.resolution == "duplicate":
         return None
     cfg: SystemConfig | None = ctx.config
-    out_dir = Path(cfg.rca.reports_dir) if cfg is not None else Path("rcaflows-reports")
+    out_dir = cfg.rca.reports_dir if cfg is not None else "rcaflows-reports"  # a directory or an fsspec URL
     _pm, paths = write_postmortem(ctx.store, event.incident_id, out_dir, config=cfg, actor="postmortem")
     return paths
 

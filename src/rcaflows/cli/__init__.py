@@ -11,6 +11,7 @@ from rcaflows.cli import _common, config, db, detection, incidents, metrics, rou
 from rcaflows.cli import oncall as _oncall  # noqa: F401  (rcaflows oncall, impact, communicate, status-page)
 from rcaflows.cli import postmortem as _postmortem  # noqa: F401  (rcaflows postmortem, actions)
 from rcaflows.cli import rank as _rank  # noqa: F401  (rcaflows rank)
+from rcaflows.cli import tune as _tune  # noqa: F401  (rcaflows tune)
 from rcaflows.cli._common import app
 from rcaflows.errors import RcaflowsError
 

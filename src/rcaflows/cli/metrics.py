@@ -1,4 +1,4 @@
-"""``rcaflows metrics``: MTTA, MTTR, counts, recurrence and escalations from the audit log."""
+"""``rcaflows metrics``: MTTD, MTTA, MTTM, MTTR, counts, recurrence, escalations, overdue actions, false positives."""
 
 from __future__ import annotations
 
@@ -32,7 +32,11 @@ def metrics(
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
-    """Report MTTA, MTTR, incident counts by type/severity/team, recurrence rate and escalation counts."""
+    """Report MTTD, MTTA, MTTM, MTTR, counts by type/severity/team, recurrence, escalations, overdue actions, FP rates.
+
+    With --config, late detections are counted against its ``learning.ttd_target`` (default 1h).
+    Definitions: docs/incidents.md (response metrics).
+    """
     from rcaflows.incidents.metrics import response_metrics
     from rcaflows.timeutil import now_utc
 
@@ -46,8 +50,13 @@ def metrics(
             start = end - span
         except OverflowError:
             raise RcaflowsError(f"--since: {since!r} before --until is before the year 1") from None
+        target = None
+        if config is not None:
+            from rcaflows.config import load_config
+
+            target = load_config(config).learning.ttd_target
         with open_store(config, store).session(readonly=True) as s:
-            m = response_metrics(s, start, end, system=system)
+            m = response_metrics(s, start, end, system=system, ttd_target=target)
     except RcaflowsError as exc:
         fail(exc)
     if fmt == "json":
@@ -65,6 +74,11 @@ def metrics(
     t.add_column("value", justify="right")
     t.add_row("incidents", str(m.incidents))  # the group names below come from the store: plain text
     t.add_row(
+        "MTTD (mean / median)",
+        f"{_fmt_seconds(m.mttd_s)} / {_fmt_seconds(m.median_ttd_s)} ({m.detected_with_onset} with an onset; "
+        f"{m.late_detections} later than {_fmt_seconds(m.ttd_target_s)})",
+    )
+    t.add_row(
         "MTTA (mean / median)", f"{_fmt_seconds(m.mtta_s)} / {_fmt_seconds(m.median_tta_s)} ({m.acknowledged} acked)"
     )
     t.add_row(
@@ -75,6 +89,9 @@ def metrics(
     rate = "-" if m.recurrence_rate is None else f"{m.recurrence_rate:.0%} ({m.recurring})"
     t.add_row("recurrence rate", rate)
     t.add_row("escalations", f"{m.escalations} on {m.incidents_escalated} incidents")
+    t.add_row("action items overdue / open", f"{m.action_items_overdue} / {m.action_items_open}")
+    for det, share in m.false_positive_rate_by_detector.items():
+        t.add_row(*cells(f"false-positive rate: {det}", f"{share:.0%} of {m.resolved_by_detector[det]} resolved"))
     for title, counts in (
         ("by type", m.by_type),
         ("by severity", m.by_severity),

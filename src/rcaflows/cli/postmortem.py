@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from rcaflows.cli import _common
-from rcaflows.cli._common import ConfigOpt, StoreOpt, app, cells, esc, fail, open_store, parse_time
+from rcaflows.cli._common import ConfigOpt, StoreOpt, app, cells, esc, fail, open_store, parse_span, parse_time
 from rcaflows.errors import RcaflowsError
 
 actions_app = typer.Typer(no_args_is_help=True, help="Track post-mortem action items: owner, due date, status.")
@@ -25,22 +24,46 @@ def postmortem_cmd(
     config: ConfigOpt = None,
     store: StoreOpt = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Directory of the drafts (default: rca.reports_dir).")
+        str | None,
+        typer.Option("--out", help="Directory or fsspec URL of the drafts (default: rca.reports_dir)."),
     ] = None,
     count_predictions: Annotated[
         bool, typer.Option(help="Read the prediction logs to count the predictions served during the impact.")
     ] = True,
     notify: Annotated[bool, typer.Option(help="Update the incident's notifications afterwards.")] = True,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state", help="Move the post-mortem: review (from draft or published), published (from review), draft."
+        ),
+    ] = None,
+    by: ActorOpt = "cli",
+    comment: Annotated[str, typer.Option("--comment", help="Why (recorded with a --state move).")] = "",
 ) -> None:
-    """Render (or refresh) the post-mortem draft of an incident: Markdown and HTML."""
+    """Render (or refresh) the post-mortem of an incident (Markdown and HTML), or move it draft → review → published.
+
+    Text people write between the ``<!-- rcaflows:human NAME -->`` markers of the Markdown is kept
+    by every refresh. A published post-mortem is frozen until it is moved back to review.
+    """
     from rcaflows.config import load_config
-    from rcaflows.postmortem import write_postmortem
+    from rcaflows.postmortem import PostmortemState, write_postmortem
 
     try:
+        if state is not None and state not in {s.value for s in PostmortemState}:
+            raise RcaflowsError(
+                f"--state: expected one of {', '.join(s.value for s in PostmortemState)}, got {state!r}"
+            )
         cfg = load_config(config)
         st = open_store(config, store)
         pm, paths = write_postmortem(
-            st, incident, out or Path(cfg.rca.reports_dir), config=cfg, count_predictions=count_predictions
+            st,
+            incident,
+            out or cfg.rca.reports_dir,
+            config=cfg,
+            count_predictions=count_predictions,
+            actor=by,
+            state=state,
+            comment=comment,
         )
         if notify:
             from rcaflows.notify import notify_incident_changed
@@ -50,7 +73,8 @@ def postmortem_cmd(
         fail(exc)
     m = pm.metrics
     _common.console.print(
-        f"[bold]{esc(pm.key)}[/bold] post-mortem draft ({esc(pm.state)}): {esc(paths.markdown)} · {esc(paths.html)}"
+        f"[bold]{esc(pm.key)}[/bold] post-mortem {esc(pm.postmortem_label)} ({esc(pm.state)}): "
+        f"{esc(paths.markdown)} · {esc(paths.html)}"
     )
     t = Table(title="response")
     for col in ("detect", "acknowledge", "mitigate", "resolve", "escalations", "related", "actions"):
@@ -142,3 +166,39 @@ def actions_done(
     except RcaflowsError as exc:
         fail(exc)
     _common.console.print(f"action item {item}: {status}", markup=False)
+
+
+@actions_app.command("remind")
+def actions_remind(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    every: Annotated[str, typer.Option("--every", help="Remind an item again only after this long, e.g. 1d.")] = "1d",
+    now: Annotated[str | None, typer.Option("--now", help="Judge overdue at this time (UTC; default now).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Remind the owners of overdue open action items through their team's, person's or named channels.
+
+    Exits 1 when a reminder could not be delivered (the failure is recorded on the incident).
+    """
+    from rcaflows.config import load_config
+    from rcaflows.postmortem import remind_overdue
+
+    try:
+        cfg = load_config(config)
+        span = parse_span(every, "--every")
+        assert span is not None
+        sent = remind_overdue(open_store(config, store), cfg, now=parse_time(now, "--now"), every=span)
+    except RcaflowsError as exc:
+        fail(exc)
+    if json_out:
+        _common.console.print_json(json.dumps([r.model_dump(mode="json") for r in sent]))
+    else:
+        t = Table(title=f"overdue action items: {len({r.item for r in sent})}")
+        for col in ("item", "incident", "owner", "channel", "result"):
+            t.add_column(col, overflow="fold")
+        for r in sent:
+            result = "skipped (reminded recently)" if r.skipped else "sent" if r.ok else f"FAILED: {r.error}"
+            t.add_row(*cells(r.item, r.incident, r.owner, r.channel or "-", result))
+        _common.console.print(t)
+    if any(not r.ok for r in sent):
+        raise typer.Exit(code=1)

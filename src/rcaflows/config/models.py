@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rcaflows.config.learning import LearningConfig
 from rcaflows.mitigation.models import MitigationConfig
 from rcaflows.timeutil import Duration
 from rcaflows.vocab import IncidentType, Priority, Severity
@@ -1010,6 +1011,9 @@ class SystemConfig(_Model):
     )
     mitigation: MitigationConfig = Field(
         default_factory=MitigationConfig, description="Runbooks (mitigation actions) and the watch period after a fix."
+    )
+    learning: LearningConfig = Field(
+        default_factory=LearningConfig, description="Per-check tuning from the incident history and the TTD target."
     )
 
     def component(self, name: str) -> ComponentConfig | None:

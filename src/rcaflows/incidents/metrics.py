@@ -14,20 +14,30 @@ are measured the same way):
 * **escalations** = ``escalation`` events in the period, by step kind;
 * **time to mitigate** = first ``mitigate`` transition - the ``detected`` event; **MTTM** is its
   mean over mitigated incidents; **fixes validated / regressed** count the watch verdicts after
-  a fix (``validation`` events, :mod:`rcaflows.mitigation.watch`).
+  a fix (``validation`` events, :mod:`rcaflows.mitigation.watch`);
+* **time to detect** = the ``detected`` event - the deviation's onset, which is the earliest
+  ``onset`` of the failing checks the detector recorded on the incident (``details.onset``: the
+  first failing evidence, located inside the window by change-point or sustained-shift search);
+  **MTTD** is its mean over the incidents with a recorded onset, and **late detections** count those
+  with a time to detect above the target (``learning.ttd_target``, default 1 h);
+* **action items overdue** = open action items (of the system's incidents, whenever opened)
+  whose due date is before ``until``;
+* **false-positive rate per detector** = of the period's resolved incidents that a detector's
+  failing checks raised (``details.checks``; an incident raised by two detectors counts for both),
+  the share resolved as ``false_positive``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from rcaflows.incidents.models import EventKind, Incident, IncidentEvent
+from rcaflows.incidents.models import ActionItem, ActionItemStatus, EventKind, Incident, IncidentEvent
 from rcaflows.timeutil import now_utc, utc
 
 
@@ -56,6 +66,15 @@ class ResponseMetrics:
     mttm_s: float | None = None
     fixes_validated: int = 0
     fixes_regressed: int = 0
+    detected_with_onset: int = 0
+    mttd_s: float | None = None
+    median_ttd_s: float | None = None
+    ttd_target_s: float | None = None
+    late_detections: int = 0
+    action_items_open: int = 0
+    action_items_overdue: int = 0
+    false_positive_rate_by_detector: dict[str, float] = field(default_factory=dict)
+    resolved_by_detector: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -82,6 +101,13 @@ class ResponseMetrics:
             "mttm_s",
             "fixes_validated",
             "fixes_regressed",
+            "detected_with_onset",
+            "mttd_s",
+            "median_ttd_s",
+            "ttd_target_s",
+            "late_detections",
+            "action_items_open",
+            "action_items_overdue",
         ):
             rows.append({"metric": k, "group": "", "value": getattr(self, k)})
         for name, counts in (
@@ -89,6 +115,8 @@ class ResponseMetrics:
             ("incidents_by_severity", self.by_severity),
             ("incidents_by_team", self.by_team),
             ("escalations_by_kind", self.escalations_by_kind),
+            ("false_positive_rate_by_detector", self.false_positive_rate_by_detector),
+            ("resolved_by_detector", self.resolved_by_detector),
         ):
             rows += [{"metric": name, "group": g, "value": v} for g, v in counts.items()]
         return rows
@@ -102,11 +130,43 @@ def _median(s: pd.Series) -> float | None:
     return float(s.median()) if len(s) else None
 
 
+def _onset(details: dict[str, Any] | None) -> datetime | None:
+    raw = (details or {}).get("onset")
+    try:
+        return utc(raw) if raw else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _detectors(details: dict[str, Any] | None) -> list[str]:
+    checks = (details or {}).get("checks") or []
+    return sorted({str(c["detector"]) for c in checks if isinstance(c, dict) and c.get("detector")})
+
+
+def _action_items(session: Session, until: datetime, system: str | None) -> tuple[int, int]:
+    """Return the open action items and those of them overdue at ``until``."""
+    stmt = sa.select(ActionItem.due_at).where(ActionItem.status == ActionItemStatus.OPEN)
+    if system is not None:
+        stmt = stmt.join(Incident, Incident.id == ActionItem.incident_id).where(Incident.system == system)
+    dues = list(session.scalars(stmt))
+    return len(dues), sum(1 for d in dues if d is not None and utc(d) < until)
+
+
 def response_metrics(
-    session: Session, since: datetime, until: datetime | None = None, *, system: str | None = None
+    session: Session,
+    since: datetime,
+    until: datetime | None = None,
+    *,
+    system: str | None = None,
+    ttd_target: timedelta | None = None,
 ) -> ResponseMetrics:
-    """Return the response metrics of the incidents detected in ``[since, until)`` (see the module docstring)."""
+    """Return the response metrics of the incidents detected in ``[since, until)`` (see the module docstring).
+
+    ``ttd_target`` (default one hour, as ``learning.ttd_target``) sets which detections are late.
+    """
     start, end = utc(since), utc(until) if until is not None else now_utc()
+    target = ttd_target if ttd_target is not None else timedelta(hours=1)
+    items_open, items_overdue = _action_items(session, end, system)
     stmt = sa.select(
         Incident.id,
         Incident.system,
@@ -116,15 +176,33 @@ def response_metrics(
         Incident.component,
         Incident.fingerprint,
         Incident.detected_at,
+        Incident.details,
     ).where(Incident.detected_at >= start, Incident.detected_at < end)
     if system is not None:
         stmt = stmt.where(Incident.system == system)
     inc = pd.DataFrame(
         session.execute(stmt).all(),
-        columns=["id", "system", "type", "severity", "team", "component", "fingerprint", "detected_at"],
+        columns=["id", "system", "type", "severity", "team", "component", "fingerprint", "detected_at", "details"],
     )
     if inc.empty:
-        return ResponseMetrics(start, end, 0, 0, 0, None, None, None, None, None, 0, 0, 0)
+        return ResponseMetrics(
+            start,
+            end,
+            0,
+            0,
+            0,
+            None,
+            None,
+            None,
+            None,
+            None,
+            0,
+            0,
+            0,
+            ttd_target_s=target.total_seconds(),
+            action_items_open=items_open,
+            action_items_overdue=items_overdue,
+        )
     ev_rows = session.execute(
         sa.select(IncidentEvent.incident_id, IncidentEvent.at, IncidentEvent.kind, IncidentEvent.payload)
         .where(
@@ -170,6 +248,16 @@ def response_metrics(
     seen_comp = ordered.duplicated(["system", "component"])
     recurring = int((seen_fp | seen_comp).sum())
     esc = ev[(ev["kind"] == "escalation") & (ev["at"] >= start) & (ev["at"] < end)]
+    onsets = pd.to_datetime(pd.Series([_onset(d) for d in inc["details"]], index=inc["id"], dtype=object), utc=True)
+    onsets = onsets.dropna()
+    ttd = (first.reindex(onsets.index) - onsets).dt.total_seconds().clip(lower=0)
+    # False positives per detector: the period's resolved incidents each detector raised.
+    per_detector: dict[str, list[bool]] = {}
+    for details in inc["details"]:
+        why = ((details or {}).get("resolution") or {}).get("reason")  # the current resolution, if resolved
+        if isinstance(why, str):
+            for det in _detectors(details):
+                per_detector.setdefault(det, []).append(why == "false_positive")
 
     def counts(col: str) -> dict[str, int]:
         return {str(k): int(v) for k, v in inc[col].astype(str).value_counts().sort_index().items()}
@@ -198,4 +286,13 @@ def response_metrics(
         mttm_s=_mean(ttm),
         fixes_validated=int((verdicts == "validated").sum()),
         fixes_regressed=int((verdicts == "regressed").sum()),
+        detected_with_onset=len(ttd),
+        mttd_s=_mean(ttd),
+        median_ttd_s=_median(ttd),
+        ttd_target_s=target.total_seconds(),
+        late_detections=int((ttd > target.total_seconds()).sum()),
+        action_items_open=items_open,
+        action_items_overdue=items_overdue,
+        false_positive_rate_by_detector={d: sum(v) / len(v) for d, v in sorted(per_detector.items())},
+        resolved_by_detector={d: len(v) for d, v in sorted(per_detector.items())},
     )

@@ -113,10 +113,19 @@ class Postmortem(BaseModel):
     related: list[RelatedIncident]
     actions: list[ActionItemView]
     generated_at: datetime
+    postmortem_state: str = Field("draft", description="draft, review or published (rcaflows.postmortem.states).")
+    human: dict[str, str] = Field(
+        default_factory=dict, description="Human-written sections by name, kept verbatim across refreshes."
+    )
+
+    @property
+    def postmortem_label(self) -> str:
+        """Return the state as the documents show it ("draft", "in review", "published")."""
+        return "in review" if self.postmortem_state == "review" else self.postmortem_state
 
 
 class PostmortemPaths(NamedTuple):
-    """Where a post-mortem draft was written."""
+    """Where a post-mortem draft was written: local paths, or URLs when ``rca.reports_dir`` is an fsspec URL."""
 
-    markdown: Path
-    html: Path
+    markdown: Path | str
+    html: Path | str

@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from rcaflows.config.learning import LearningConfig
 from rcaflows.config.models import SystemConfig
+from rcaflows.errors import RcaflowsError, TransitionError
 from rcaflows.impact import affected_predictions, impact_of
 from rcaflows.incidents import EventKind, Incident, Store, events, get_incident, rca_runs, record_event
 from rcaflows.incidents.models import ActionItem
@@ -28,8 +30,11 @@ from rcaflows.postmortem.models import (
     RelatedIncident,
     ResponseMetrics,
 )
+from rcaflows.postmortem.sections import merge_human, parse_human
+from rcaflows.postmortem.states import PostmortemState, last_state_event, move_postmortem, resolved_after
 from rcaflows.postmortem.timeline import build_timeline, onset_of, response_metrics
 from rcaflows.reporting.render import duration
+from rcaflows.reporting.storage import is_remote
 from rcaflows.timeutil import now_utc
 
 DEFAULT_WINDOW = timedelta(hours=1)
@@ -127,11 +132,27 @@ def _seed_actions(
     failed_phases: list[str],
     related: list[RelatedIncident],
     metrics: ResponseMetrics,
+    config: SystemConfig | None = None,
 ) -> None:
-    """Add the action items the assessment calls for, once each (keyed by ``source``)."""
+    """Add the action items the assessment calls for, once each (keyed by ``source``).
+
+    A detection later than ``learning.ttd_target`` (default 1 h) asks for a check that sees the
+    fault sooner.
+    """
     have = {a.source for a in list_actions(session, incident=incident)}
     base = metrics.resolved_at or now_utc()
     wanted: list[tuple[str, str, timedelta]] = []
+    target = (config.learning if config is not None else LearningConfig()).ttd_target
+    ttd = metrics.time_to_detect
+    if ttd is not None and ttd > target:
+        what = f"{incident.type.value.replace('_', ' ')} on {incident.component}"
+        wanted.append(
+            (
+                "postmortem:late_detection",
+                f"Add a check that detects {what} sooner: detected {_fmt(ttd)} after onset (target {_fmt(target)})",
+                ACTION_DUE["default"],
+            )
+        )
     if causes:
         c = causes[0]
         what = f"{c.component}{f' / {c.metric}' if c.metric else ''}"
@@ -271,7 +292,8 @@ def build_postmortem(
         numbers=numbers,
     )
     well, badly = assess(inc, metrics, causes, failed_phases, run is not None, related, config)
-    _seed_actions(session, inc, causes, failed_phases, related, metrics)
+    _seed_actions(session, inc, causes, failed_phases, related, metrics, config)
+    state = last_state_event(log)
     resolution = next(
         (
             str(e.payload.get("resolution") or e.payload.get("reason") or "")
@@ -314,6 +336,7 @@ def build_postmortem(
         related=related,
         actions=[_view(a) for a in list_actions(session, incident=inc)],
         generated_at=now,
+        postmortem_state=str(state.payload["postmortem_state"]) if state is not None else PostmortemState.DRAFT.value,
     )
 
 
@@ -321,6 +344,29 @@ def _view(item: ActionItem) -> ActionItemView:
     return ActionItemView(
         id=item.id, title=item.title, owner=item.owner, due_at=item.due_at, status=item.status.value, source=item.source
     )
+
+
+def read_draft(out_dir: str, name: str) -> tuple[str | None, str]:
+    """Return the text of ``name`` under ``out_dir`` (a directory or an fsspec URL), or None, and its location."""
+    if not is_remote(out_dir):
+        path = Path(out_dir) / name
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except FileNotFoundError:
+            return None, str(path)
+        except OSError as exc:
+            raise RcaflowsError(f"{path}: cannot read the post-mortem draft: {exc.strerror or exc}") from exc
+    import fsspec
+
+    location = f"{out_dir.rstrip('/')}/{name}"
+    try:
+        fs, root = fsspec.core.url_to_fs(location)
+        if not fs.exists(root):
+            return None, location
+        with fs.open(root, "r", encoding="utf-8") as fh:
+            return str(fh.read()), location
+    except (ImportError, ValueError, OSError) as exc:
+        raise RcaflowsError(f"rca.reports_dir: cannot read the post-mortem draft {location!r}: {exc}") from exc
 
 
 def write_postmortem(
@@ -331,25 +377,65 @@ def write_postmortem(
     config: SystemConfig | None = None,
     count_predictions: bool = True,
     actor: str = "postmortem",
+    state: PostmortemState | str | None = None,
+    comment: str = "",
 ) -> tuple[Postmortem, PostmortemPaths]:
     """Build, render and write ``<out_dir>/<KEY>-postmortem.{md,html}``, and record a ``report`` event.
 
-    Re-running refreshes the draft (action items and links are kept, not duplicated).
+    ``out_dir`` is a local directory or an fsspec URL (``rca.reports_dir``; written through
+    :func:`rcaflows.reporting.storage.store_report`). Re-running refreshes the draft: action items
+    and links are kept, not duplicated, and the human-written sections of the existing Markdown
+    (:mod:`rcaflows.postmortem.sections`) are put back verbatim. ``state`` moves the post-mortem
+    (draft → review → published, :mod:`rcaflows.postmortem.states`) before it is rendered; the
+    first write records ``draft``.
+
+    Raises:
+        TransitionError: If the post-mortem is published and no ``state`` moves it back to review
+            (unless the incident was resolved again since: then it goes back to review by itself),
+            or ``state`` is not an allowed move.
+        RcaflowsError: If the existing draft's human-section markers do not pair up (nothing is written).
     """
     from rcaflows.postmortem.render import write_drafts
+    from rcaflows.reporting.models import ReportPaths
+    from rcaflows.reporting.storage import store_report
 
+    target = str(out_dir)
+    with store.session() as s:
+        inc = get_incident(s, incident_ref)
+        log = events(s, inc)
+        last = last_state_event(log)
+        current = PostmortemState(last.payload["postmortem_state"]) if last is not None else None
+        if state is not None:
+            move_postmortem(s, inc, state, actor, comment=comment)
+        elif current is PostmortemState.PUBLISHED:
+            assert last is not None
+            if not resolved_after(log, last.at):
+                raise TransitionError(
+                    f"{inc.key}: the post-mortem is published and frozen; move it back with "
+                    f"'rcaflows postmortem {inc.key} --state review' to refresh it"
+                )
+            move_postmortem(s, inc, PostmortemState.REVIEW, actor, comment="resolved again after publication")
     with store.session() as s:
         pm = build_postmortem(s, incident_ref, config=config, count_predictions=count_predictions)
-    paths = write_drafts(pm, Path(out_dir))
+    existing, where = read_draft(target, f"{pm.key}-postmortem.md")
+    pm = pm.model_copy(update={"human": merge_human(parse_human(existing, where) if existing else {})})
+
+    def write(directory: Path) -> ReportPaths:
+        paths = write_drafts(pm, directory)
+        return ReportPaths(html=Path(paths.html), markdown=Path(paths.markdown))
+
+    html, markdown = store_report(target, write)
+    out = (
+        PostmortemPaths(markdown=markdown, html=html)
+        if is_remote(target)
+        else PostmortemPaths(markdown=Path(markdown), html=Path(html))
+    )
+    payload: dict[str, Any] = {"postmortem": str(out.markdown), "html": str(out.html), "actions": len(pm.actions)}
+    if current is None and state is None:
+        payload["postmortem_state"] = PostmortemState.DRAFT.value  # the first draft starts the review cycle
     with store.session() as s:
-        record_event(
-            s,
-            pm.key,
-            EventKind.REPORT,
-            actor,
-            {"postmortem": str(paths.markdown), "html": str(paths.html), "actions": len(pm.actions)},
-        )
-    return pm, paths
+        record_event(s, pm.key, EventKind.REPORT, actor, payload)
+    return pm, out
 
 
 def on_resolved(

@@ -68,6 +68,9 @@ def describe(event: IncidentEvent) -> tuple[str, str] | None:
     if kind is EventKind.RCA_FAILED:
         return "rca", f"RCA run {p.get('rca_run_id')} failed: {p.get('error')}"
     if kind is EventKind.REPORT:
+        if p.get("from") and p.get("postmortem_state"):  # a review step (rcaflows.postmortem.states)
+            why = f": {p['comment']}" if p.get("comment") else ""
+            return "post-mortem", f"post-mortem {p['from']} → {p['postmortem_state']}{why}"
         return "report", str(p.get("postmortem") or p.get("html") or _scalars(p))
     if kind is EventKind.NOTE:
         return "note", str(p.get("message") or p.get("note") or _scalars(p))
