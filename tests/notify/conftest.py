@@ -13,6 +13,7 @@ from email.message import Message as MailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -83,11 +84,42 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._answer(200, {"ok": False, "error": "message_not_found"})
                 msg["text"], msg["edits"] = body["text"], msg["edits"] + 1
                 return self._answer(200, {"ok": True, "ts": body["ts"], "channel": body["channel"]})
+            if self.path == "/v2/enqueue":  # PagerDuty Events API v2
+                if len(body.get("routing_key", "")) != 32 or body.get("event_action") not in (
+                    "trigger",
+                    "acknowledge",
+                    "resolve",
+                ):
+                    return self._answer(400, {"status": "invalid event", "errors": ["bad routing_key or action"]})
+                if body["event_action"] == "trigger" and not body.get("payload", {}).get("summary"):
+                    return self._answer(400, {"status": "invalid event", "errors": ["'payload.summary' is missing"]})
+                return self._answer(
+                    202, {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]}
+                )
             if self.path in ("/events", "/flaky"):
                 return self._answer(202, {"status": "success", "dedup_key": body.get("dedup_key")})
+            if self.path.startswith("/echo-body/"):  # a receiver that quotes the request body in its errors
+                return self._answer(400, f"invalid event: {json.dumps(body)}")
             if self.path.startswith("/echo/"):  # a receiver that echoes the request in its errors
                 status = 500 if "fail500" in self.path else 400
                 return self._answer(status, f"unknown hook {self.path} (auth {self.headers.get('Authorization')})")
+            return self._answer(404, "no such hook")
+
+    def do_GET(self) -> None:
+        rcv = self.receiver
+        url = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        with rcv.lock:
+            rcv.requests.append(Request(url.path, dict(self.headers), query))
+            if url.path == "/api/chat.getPermalink":  # Slack: the permalink of a posted message
+                if self.headers.get("Authorization") != "Bearer xoxb-test":
+                    return self._answer(200, {"ok": False, "error": "invalid_auth"})
+                msg = rcv.slack_messages.get(query.get("message_ts", ""))
+                if msg is None or msg["channel"] != query.get("channel"):
+                    return self._answer(200, {"ok": False, "error": "message_not_found"})
+                ts = query["message_ts"].replace(".", "")
+                link = f"https://acme.slack.example/archives/{query['channel']}/p{ts}"
+                return self._answer(200, {"ok": True, "channel": query["channel"], "permalink": link})
             return self._answer(404, "no such hook")
 
 

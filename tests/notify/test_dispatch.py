@@ -27,7 +27,13 @@ def channels_for(
     """Return one configured channel of every kind, all pointing at the local receivers."""
     monkeypatch.setenv("TEST_SLACK_TOKEN", "xoxb-test")
     monkeypatch.setenv("TEST_WEBHOOK_URL", f"{receiver.url}/events")
+    monkeypatch.setenv("TEST_PD_KEY", "R0UT1NGKEY0123456789abcdef012345")
     return {
+        "pagerduty": ChannelConfig(
+            name="pagerduty",
+            kind="pagerduty",
+            settings={"routing_key_env": "TEST_PD_KEY", "events_url": f"{receiver.url}/v2/enqueue"},
+        ),
         "console": ChannelConfig(name="console", kind="console"),
         "file": ChannelConfig(name="file", kind="file", path=str(tmp_path / "notes.jsonl")),
         "slack": ChannelConfig(
@@ -46,7 +52,7 @@ def channels_for(
     }
 
 
-@pytest.mark.parametrize("kind", ["console", "file", "slack", "webhook", "email"])
+@pytest.mark.parametrize("kind", sorted(registered()))
 def test_contract_first_post_then_update_then_skip(
     kind: str,
     store: Store,
@@ -56,8 +62,9 @@ def test_contract_first_post_then_update_then_skip(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert {k.value for k in registered()} == {"console", "file", "slack", "webhook", "email"}
-    ch = channels_for(receiver, mailbox, tmp_path, monkeypatch)[kind]
+    every = channels_for(receiver, mailbox, tmp_path, monkeypatch)
+    assert set(every) == set(registered()), "give every registered notifier a channel in channels_for"
+    ch = every[kind]
     key = open_incident()
     first = dispatch(store, key, [ch], "opened", "test", sleep=no_sleep)
     assert [r.ok for r in first] == [True] and first[0].action is EventAction.TRIGGER

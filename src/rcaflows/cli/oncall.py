@@ -176,6 +176,9 @@ def lint(cfg: object, path: Path) -> list[str]:
     ]
     for dotted, m in template_problems(cfg):
         out.append(f"{path}:{_line_of(lines, _path_of(dotted))}: {dotted}: {m}")
+    from rcaflows.notify.base import channel_problems  # kinds against the notifier registry, per-kind settings
+
+    out += [f"{path}:{_line_of(lines, p)}: {_dotted(p)}: {m}" for p, m in channel_problems(cfg)]
     return out
 
 

@@ -536,6 +536,8 @@ class EscalationPolicy(_Model):
 
 
 class ChannelKind(StrEnum):
+    """Names of the built-in notifiers; a channel's ``kind`` may name any notifier in the registry."""
+
     CONSOLE = "console"
     FILE = "file"
     SLACK = "slack"
@@ -545,7 +547,15 @@ class ChannelKind(StrEnum):
 
 class ChannelConfig(_Model):
     name: Name = Field(description="Channel name referenced by teams, rules and escalation levels.")
-    kind: ChannelKind = Field(description="Transport.")
+    kind: Name = Field(
+        description="Notifier, by its registered name: console, file, slack, webhook, email, pagerduty or a "
+        "plugin's (checked against the notifier registry by 'rcaflows validate' and at delivery)."
+    )
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings of a notifier that has its own settings model (e.g. pagerduty: routing_key_env), "
+        "validated by that model; console, file, slack, webhook and email take theirs as the fields below.",
+    )
     url_env: str | None = Field(None, description="Environment variable holding the webhook URL (never the URL).")
     to: list[str] = Field(default_factory=list, description="Email recipients.")
     path: str | None = Field(None, description="File the 'file' channel appends to.")
@@ -585,6 +595,12 @@ class ChannelConfig(_Model):
     backoff: float = Field(
         1.0, ge=0, le=60, description="Seconds before the first retry; doubled each retry, capped at 30 s."
     )
+
+    @field_validator("kind")
+    @classmethod
+    def _builtin_kind(cls, kind: str) -> str:
+        """Keep the built-in names as :class:`ChannelKind` members, so they compare and print as before."""
+        return ChannelKind(kind) if kind in ChannelKind._value2member_map_ else kind
 
     @model_validator(mode="after")
     def _transport_fields(self) -> ChannelConfig:
@@ -867,8 +883,18 @@ class RolesConfig(_Model):
     responders_from_rca: bool = Field(
         True, description="Add the team owning the RCA's top-ranked component as a responder, with the reason."
     )
+    on_other_team: Literal["responder", "reassign"] = Field(
+        "responder",
+        description="When the RCA's top cause belongs to another team (confidence >= min_confidence): 'responder' "
+        "adds that team as a responder; 'reassign' hands the incident to it (audited), tells the old team why and "
+        "pages the new one.",
+    )
     min_confidence: float = Field(
-        0.3, ge=0, le=1, description="Confidence of the top hypothesis from which its team is added as a responder."
+        0.3,
+        ge=0,
+        le=1,
+        description="Confidence of the top hypothesis from which its team is added as a responder (or gets the "
+        "incident, see on_other_team).",
     )
     inconclusive_below: float = Field(
         0.3,

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rcaflows.config.models import AudienceConfig, ChannelConfig, RegulatoryRule, SystemConfig
 from rcaflows.impact import ImpactNumbers, impact_of
 from rcaflows.incidents import EventKind, Incident, Store, events, get_incident, list_incidents, record_event
+from rcaflows.notify.links import CrossLink, executive_update_link, technical_thread_link
 from rcaflows.notify.models import Delivered, EventAction, Message, Previous
 from rcaflows.timeutil import now_utc, utc
 from rcaflows.vocab import IncidentState, IncidentType, Severity
@@ -186,6 +187,8 @@ def _context(
     at: datetime,
     next_update: datetime | None,
     audience: AudienceConfig | None = None,
+    technical_thread: CrossLink | None = None,
+    executive_update: CrossLink | None = None,
 ) -> dict[str, Any]:
     sp = config.communication.status_page
     itype = IncidentType(facts.type)
@@ -204,6 +207,8 @@ def _context(
         "expected_resolution": expected if expected > at else None,
         "workaround": sp.workaround,
         "currency": impact.currency,
+        "technical_thread": technical_thread or CrossLink(label=f"technical thread of {facts.key}"),
+        "executive_update": executive_update,
     }
 
 
@@ -233,7 +238,9 @@ def sample_context(config: SystemConfig, at: datetime | None = None) -> dict[str
         incident="INC-0000", window_start=when - timedelta(minutes=40), window_end=when, duration=timedelta(minutes=40)
     )
     rule = RegulatoryRule(name="sample", obligation="sample obligation", deadline=timedelta(hours=72))
-    ctx = _context(config, facts, impact, when, when + timedelta(hours=1))
+    technical = CrossLink(label="technical thread", url="https://chat.example/archives/C1/p1", via="permalink")
+    executive = CrossLink(label="executive update", url="mid:1@example.org", via="permalink")
+    ctx = _context(config, facts, impact, when, when + timedelta(hours=1), None, technical, executive)
     ctx.update({"rule": rule, "deadline": when + timedelta(hours=72), "draft": True})
     return ctx
 
@@ -272,9 +279,11 @@ def render_audience(
     impact: ImpactNumbers,
     at: datetime,
     next_update: datetime | None,
+    technical_thread: CrossLink | None = None,
+    executive_update: CrossLink | None = None,
 ) -> tuple[str, str]:
-    """Return ``(subject, body)`` of an audience's update."""
-    ctx = _context(config, facts, impact, at, next_update, audience)
+    """Return ``(subject, body)`` of an audience's update; the executive links the technical thread and back."""
+    ctx = _context(config, facts, impact, at, next_update, audience, technical_thread, executive_update)
     body = _template(_plain_env(), audience.template or DEFAULT_TEMPLATES[audience.kind]).render(**ctx).strip()
     if audience.kind == "status":
         what = ", ".join(ctx["public_components"]) or config.communication.status_page.title
@@ -378,12 +387,13 @@ def _deliver(
     record = {
         **payload,
         "channel": channel_name,
-        "kind": ch.kind.value if ch else "unknown",
+        "kind": str(ch.kind) if ch else "unknown",
         "ok": delivered is not None,
         "attempts": attempts,
         "error": error,
         "external_id": (delivered.external_id if delivered else None),
         "thread_id": (delivered.thread_id if delivered else None),
+        "link": (delivered.link if delivered else None),
         "mode": delivered.mode.value if delivered else "failed",
         "state": incident.state.value,
         "severity": incident.severity.value,
@@ -470,11 +480,20 @@ def communicate(
         "detected_at": inc.detected_at,
         "action": EventAction.RESOLVE if closed else EventAction.UPDATE,
     }
-    for aud, why in due:
+    # The executive updates go first, so the technical messages of the same round link to them.
+    for aud, why in sorted(due, key=lambda d: d[0].kind != "executive"):
         next_update = None if closed else when + aud.cadence
-        subject, body = render_audience(config, aud, facts, numbers, when, next_update)
+        with store.session(readonly=True) as s:
+            log_now = events(s, inc.id)
+            technical = technical_thread_link(inc, log_now, config, report)
+            executive = executive_update_link(inc, log_now, config, report)
+        subject, body = render_audience(config, aud, facts, numbers, when, next_update, technical, executive)
         thread = {"dedup_key": f"{base['dedup_key']}/{aud.name}"}  # its own thread, apart from the pager's
-        msg = AudienceMessage(**{**base, **thread}, audience=aud.name, headline=subject, body=body, reason=why)
+        links = {
+            "technical_link": technical.url if aud.kind == "executive" else None,
+            "executive_link": executive.url if executive is not None and aud.kind == "technical" else None,
+        }
+        msg = AudienceMessage(**{**base, **thread, **links}, audience=aud.name, headline=subject, body=body, reason=why)
         payload = {
             "audience": aud.name,
             "why": why,

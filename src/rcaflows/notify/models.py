@@ -76,10 +76,33 @@ class Message(BaseModel):
     related: list[str] = Field(default_factory=list, description="Similar past incidents.")
     action: EventAction = EventAction.TRIGGER
     reason: str = Field("", description="Why this message is sent (not part of the content hash).")
+    technical_link: str | None = Field(
+        None, description="Where the incident's technical thread is (a permalink, else the report URL)."
+    )
+    executive_link: str | None = Field(
+        None, description="Where the latest executive update is (a permalink or message link, else the report URL)."
+    )
 
     def content(self) -> dict[str, Any]:
-        """Return the fields whose change warrants an update (not the action or the reason)."""
-        return self.model_dump(mode="json", exclude={"action", "reason"})
+        """Return the fields whose change warrants an update (not the action, the reason or the cross-links).
+
+        A new executive update moves ``executive_link``; re-posting every technical thread for it would be
+        noise, so the links ride along with the next update that is due anyway.
+        """
+        return self.model_dump(mode="json", exclude={"action", "reason", "technical_link", "executive_link"})
+
+    def links(self) -> dict[str, str]:
+        """Return the message's links by label: the report, the technical thread, the latest executive update."""
+        pairs = (
+            ("RCA report", self.report),
+            ("Technical thread", self.technical_link),
+            ("Latest executive update", self.executive_link),
+        )
+        out: dict[str, str] = {}
+        for label, url in pairs:
+            if url and url not in out.values():
+                out[label] = url
+        return out
 
     def content_hash(self) -> str:
         """Return the sha256 of :meth:`content`: an unchanged incident is not re-sent."""
@@ -103,6 +126,11 @@ class Message(BaseModel):
             lines.append(f"report: {self.report}")
         if self.related:
             lines.append(f"similar past incidents: {', '.join(self.related)}")
+        links = self.links()
+        if "Technical thread" in links:
+            lines.append(f"technical thread: {links['Technical thread']}")
+        if "Latest executive update" in links:
+            lines.append(f"executive update: {links['Latest executive update']}")
         if self.reason:
             lines.append(f"why: {self.reason}")
         return "\n".join(lines)
@@ -114,6 +142,8 @@ class Message(BaseModel):
             parts.append(f"top cause {self.top_cause}")
         if self.report:
             parts.append(f"report {self.report}")
+        if "Latest executive update" in (links := self.links()):
+            parts.append(f"executive update {links['Latest executive update']}")
         if self.reason:
             parts.append(self.reason)
         return " · ".join(parts)
@@ -125,6 +155,9 @@ class Delivered(BaseModel):
     mode: DeliveryMode
     external_id: str | None = Field(None, description="Id of the first message (Slack ts, Message-ID, dedup key).")
     thread_id: str | None = Field(None, description="Where follow-ups go (Slack channel + ts, email References).")
+    link: str | None = Field(
+        None, description="URL of the delivered message where the receiver gives one (Slack permalink, mid: URL)."
+    )
 
 
 class Previous(BaseModel):

@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from rcaflows.config.models import ChannelConfig, SystemConfig
-from rcaflows.incidents import EventKind, Incident, RcaRun, RcaStatus, Store, get_incident, record_event
+from rcaflows.incidents import EventKind, Incident, RcaRun, RcaStatus, Store, events, get_incident, record_event
 from rcaflows.incidents.models import IncidentLink, NotificationRecord, NotificationStatus, incident_key
 from rcaflows.notify.base import notifier_for, redact, secret_values
+from rcaflows.notify.links import executive_update_link, technical_thread_link
 from rcaflows.notify.models import (
     Delivered,
     DeliveryError,
@@ -186,6 +187,12 @@ def dispatch(
         inc = get_incident(s, incident_ref)
         incident_id, key = inc.id, inc.key
         base = build_message(s, inc, reason, config)
+        log_ = events(s, inc)
+        executive = executive_update_link(inc, log_, config, base.report)
+        thread_of = {  # per channel: a thread never links to itself
+            name: technical_thread_link(inc, log_, config, base.report, exclude=name)
+            for name in {c.name if isinstance(c, ChannelConfig) else c for c in channels}
+        }
         records = {r.channel: r for r in notifications(s, inc)}
         resolved = _resolve_channels(channels, config, records)
         prior = {
@@ -217,13 +224,18 @@ def dispatch(
             continue
         previous, last_hash = prior.get(ch.name, (None, None))
         action = base.action if base.action is EventAction.RESOLVE or previous is None else EventAction.UPDATE
-        message = base.model_copy(update={"action": action})
+        thread = thread_of.get(ch.name)
+        links = {
+            "technical_link": thread.url if thread is not None else None,
+            "executive_link": executive.url if executive is not None else None,
+        }
+        message = base.model_copy(update={"action": action, **links})
         if not force and previous is not None and last_hash == message.content_hash():
             results.append(
                 DeliveryResult(
                     incident=key,
                     channel=ch.name,
-                    kind=ch.kind.value,
+                    kind=str(ch.kind),
                     action=action,
                     mode=DeliveryMode.SKIPPED,
                     ok=True,
@@ -236,7 +248,7 @@ def dispatch(
         result = DeliveryResult(
             incident=key,
             channel=ch.name,
-            kind=ch.kind.value,
+            kind=str(ch.kind),
             action=action,
             mode=delivered.mode if delivered else DeliveryMode.FAILED,
             ok=delivered is not None,
@@ -273,7 +285,7 @@ def _record(
                 rec = NotificationRecord(
                     incident_id=incident_id,
                     channel=channel.name,
-                    kind=channel.kind.value,
+                    kind=str(channel.kind),
                     status=NotificationStatus.FAILED,
                     attempts=0,
                     deliveries=0,
@@ -308,6 +320,7 @@ def _record(
             "attempts": result.attempts,
             "error": result.error,
             "external_id": result.external_id,
+            "link": delivered.link if delivered is not None else None,
             "reason": message.reason,
         }
         record_event(s, incident_id, EventKind.NOTIFICATION, actor, payload, at=at)

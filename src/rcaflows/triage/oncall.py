@@ -295,7 +295,7 @@ def contact_channels(config: SystemConfig, person: str) -> list[ChannelConfig | 
         ch = declared.get(name)
         if ch is None:
             out.append(name)
-        elif ch.kind is ChannelKind.EMAIL and p.email:
+        elif ch.kind == ChannelKind.EMAIL and p.email:
             # one record per person: the channel's SMTP settings, the person's address
             out.append(ch.model_copy(update={"name": f"{name}:{p.name}", "to": [p.email]}))
         else:

@@ -37,8 +37,22 @@ def post_json(
     Raises:
         DeliveryError: transient on connection errors, timeouts, 429 and 5xx; permanent on other 4xx.
     """
+    return request_json(channel, "POST", url, timeout=timeout, headers=headers, body=body)
+
+
+def request_json(
+    channel: str,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+    body: dict[str, Any] | None = None,
+    params: dict[str, str] | None = None,
+) -> httpx.Response:
+    """Send one request (a JSON ``body`` or query ``params``) and return the response; errors as :func:`post_json`."""
     try:
-        resp = client().post(url, json=body, timeout=timeout, headers=headers)
+        resp = client().request(method, url, json=body, params=params, timeout=timeout, headers=headers)
     except httpx.TimeoutException as exc:
         raise DeliveryError(
             f"channel {channel!r}: {_safe_url(url)} timed out ({type(exc).__name__})", transient=True

@@ -5,16 +5,16 @@ from __future__ import annotations
 import sys
 from typing import ClassVar
 
-from rcaflows.config.models import ChannelConfig, ChannelKind
+from rcaflows.config.models import ChannelConfig
 from rcaflows.notify.base import register
 from rcaflows.notify.models import Delivered, DeliveryMode, Message, Previous
 
 
-@register(ChannelKind.CONSOLE)
+@register("console")
 class ConsoleNotifier:
     """Print to standard error, keeping stdout for output; a terminal cannot edit, so updates are follow-ups."""
 
-    kind: ClassVar[ChannelKind] = ChannelKind.CONSOLE
+    kind: ClassVar[str] = "console"
 
     def __init__(self, channel: ChannelConfig) -> None:
         self.channel = channel

@@ -16,17 +16,18 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import ClassVar
+from urllib.parse import quote
 
-from rcaflows.config.models import ChannelConfig, ChannelKind
+from rcaflows.config.models import ChannelConfig
 from rcaflows.notify.base import register, secret
 from rcaflows.notify.models import Delivered, DeliveryError, DeliveryMode, Message, Previous
 
 
-@register(ChannelKind.EMAIL)
+@register("email")
 class EmailNotifier:
     """Send mail with :mod:`smtplib`; credentials from ``username_env`` / ``password_env`` or a Secret block."""
 
-    kind: ClassVar[ChannelKind] = ChannelKind.EMAIL
+    kind: ClassVar[str] = "email"
 
     def __init__(self, channel: ChannelConfig) -> None:
         self.channel = channel
@@ -113,4 +114,10 @@ class EmailNotifier:
             mode=DeliveryMode.POST if previous is None else DeliveryMode.REPLY,
             external_id=first,
             thread_id=str(mail["Message-ID"]),
+            link=mid_url(str(mail["Message-ID"])),
         )
+
+
+def mid_url(message_id: str) -> str:
+    """Return the ``mid:`` URL (RFC 2392) of a Message-ID: mail clients open the mail it names."""
+    return "mid:" + quote(message_id.strip().strip("<>"), safe="@!$&'()*+,;=:")

@@ -6,17 +6,17 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
-from rcaflows.config.models import ChannelConfig, ChannelKind
+from rcaflows.config.models import ChannelConfig
 from rcaflows.notify.base import register
 from rcaflows.notify.models import Delivered, DeliveryError, DeliveryMode, Message, Previous
 from rcaflows.timeutil import now_utc
 
 
-@register(ChannelKind.FILE)
+@register("file")
 class FileNotifier:
     """Append JSON lines to ``path``; a reader folds them by ``dedup_key`` into one entry per incident."""
 
-    kind: ClassVar[ChannelKind] = ChannelKind.FILE
+    kind: ClassVar[str] = "file"
 
     def __init__(self, channel: ChannelConfig) -> None:
         self.channel = channel

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rcaflows.config.models import ChannelConfig, ChannelKind
+from rcaflows.config.models import ChannelConfig
 from rcaflows.notify.base import register, secret
-from rcaflows.notify.channels._http import json_or_empty, post_json
+from rcaflows.notify.channels._http import json_or_empty, post_json, request_json
 from rcaflows.notify.models import Delivered, DeliveryError, DeliveryMode, Message, Previous
 
 _TRANSIENT_API_ERRORS = {"ratelimited", "service_unavailable", "internal_error", "request_timeout", "fatal_error"}
@@ -26,11 +26,11 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
     ]
 
 
-@register(ChannelKind.SLACK)
+@register("slack")
 class SlackNotifier:
     """Post to Slack (or a Slack-compatible receiver), then edit or thread the updates."""
 
-    kind: ClassVar[ChannelKind] = ChannelKind.SLACK
+    kind: ClassVar[str] = "slack"
 
     def __init__(self, channel: ChannelConfig) -> None:
         self.channel = channel
@@ -70,11 +70,33 @@ class SlackNotifier:
                 thread_id=previous.thread_id,
             )
         data = self._api("chat.postMessage", {"channel": self.channel.slack_channel, **body})
+        ts = str(data["ts"]) if data.get("ts") else None
+        channel = str(data.get("channel") or self.channel.slack_channel)
         return Delivered(
-            mode=DeliveryMode.POST,
-            external_id=str(data["ts"]) if data.get("ts") else None,
-            thread_id=str(data.get("channel") or self.channel.slack_channel),
+            mode=DeliveryMode.POST, external_id=ts, thread_id=channel, link=self.permalink(channel, ts) if ts else None
         )
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        """Return the message's permalink (``chat.getPermalink``), or None when Slack gives none.
+
+        The message is already posted: a failed look-up costs the cross-link only, never the delivery.
+        """
+        token = secret(self.channel, self.channel.token_env, None, "the Slack bot token")
+        url = f"{self.channel.api_url.rstrip('/')}/chat.getPermalink"
+        try:
+            resp = request_json(
+                self.channel.name,
+                "GET",
+                url,
+                timeout=self.channel.timeout,
+                headers={"Authorization": f"Bearer {token}"},
+                params={"channel": channel, "message_ts": ts},
+            )
+        except DeliveryError:
+            return None
+        data = json_or_empty(resp)
+        link = data.get("permalink") if data.get("ok") else None
+        return str(link) if link else None
 
     def _send_webhook(self, message: Message, previous: Previous | None) -> Delivered:
         url = secret(self.channel, self.channel.url_env, self.channel.url_secret_block, "the Slack webhook URL")

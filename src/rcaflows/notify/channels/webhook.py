@@ -1,14 +1,15 @@
 """The generic JSON webhook: keyed events in the shape of PagerDuty Events v2.
 
-Every delivery is one POST of ``{dedup_key, event_action: trigger|update|resolve, payload}``; the
+Every delivery is one POST of ``{dedup_key, event_action: trigger|update|resolve, payload, links}``; the
 receiver folds the events of one ``dedup_key`` into one alert, so an update never opens a second one.
+``links`` carries the report and the cross-links (technical thread, latest executive update).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from rcaflows.config.models import ChannelConfig, ChannelKind
+from rcaflows.config.models import ChannelConfig
 from rcaflows.notify.base import register, secret
 from rcaflows.notify.channels._http import json_or_empty, post_json
 from rcaflows.notify.models import Delivered, DeliveryMode, Message, Previous
@@ -16,11 +17,11 @@ from rcaflows.notify.models import Delivered, DeliveryMode, Message, Previous
 _PD_SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
 
 
-@register(ChannelKind.WEBHOOK)
+@register("webhook")
 class WebhookNotifier:
     """POST keyed JSON events to a URL read from ``url_env`` or a Prefect Secret block."""
 
-    kind: ClassVar[ChannelKind] = ChannelKind.WEBHOOK
+    kind: ClassVar[str] = "webhook"
 
     def __init__(self, channel: ChannelConfig) -> None:
         self.channel = channel
@@ -39,6 +40,7 @@ class WebhookNotifier:
                 "group": message.team,
                 "custom_details": {**message.content(), "reason": message.reason},
             },
+            "links": [{"href": url, "text": text} for text, url in message.links().items()],
         }
         resp = post_json(self.channel.name, url, body, timeout=self.channel.timeout)
         returned = json_or_empty(resp).get("dedup_key")
