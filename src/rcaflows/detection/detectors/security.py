@@ -251,7 +251,10 @@ class SecurityDetector:
         # One-sided: an attack probing the model pushes its predictions towards the decision boundary
         # (confidence falls, the current CDF lies above the reference's); confidence rising back
         # after an attack that the same-hour reference still holds is no attack.
-        res = ks_2samp(rc, cc, alternative="less")
+        # Exact p-values only for small samples: beyond that the asymptotic one is as good, and scipy's
+        # exact path count on thousands of tied scores takes ~0.2 s before giving up on it anyway.
+        method = "exact" if len(rc) * len(cc) <= 10_000 else "asymp"
+        res = ks_2samp(rc, cc, alternative="less", method=method)
         d, p = float(res.statistic), float(res.pvalue)
         if d >= min_effect and p < ALPHA:
             status = CheckStatus.FAIL
