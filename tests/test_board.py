@@ -93,7 +93,7 @@ def test_board_lists_open_incidents_by_priority_with_every_field(store: Store, c
     assert by[p3]["On call"] == "chen"
     assert by[p2]["Owner"] == "user:bob (acknowledged)" and by[p2]["State"] == "acknowledged"
     assert by[p3]["Owner"] == "team ml-platform"
-    assert by[p3]["Age"] == "3h 00m" and by[p1]["Age"] == "20m" and by[p2]["Age"] == "1d 2h"
+    assert by[p3]["Age"] == "3h 00m" and by[p1]["Age"] == "20m" and by[p2]["Age"] == "1d 02h"
     assert by[p3]["Impact"] == "1,234 failed requests over 180 min."
     assert by[p1]["Impact"] == "not yet computed"
     assert by[p3]["Next update"] == "2026-03-02 10:15 UTC"

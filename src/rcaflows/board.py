@@ -16,7 +16,7 @@ from rcaflows.incidents import EventKind, Incident, Store, events, list_incident
 from rcaflows.incidents.models import RcaRun
 from rcaflows.reporting.render import escape_markdown
 from rcaflows.reporting.storage import report_link
-from rcaflows.timeutil import now_utc, utc
+from rcaflows.timeutil import human_duration, now_utc, utc
 from rcaflows.triage.oncall import who_is_on_call
 from rcaflows.vocab import IncidentState, Priority
 
@@ -27,15 +27,6 @@ BOARD_KEY = "incidents-open"
 _CLOSED = {IncidentState.RESOLVED, IncidentState.CLOSED}
 _PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}
 _COLUMNS = ("Priority", "Incident", "State", "Owner", "On call", "Age", "Impact", "Next update", "Latest RCA")
-
-
-def _age(delta: timedelta) -> str:
-    minutes = max(int(delta.total_seconds() // 60), 0)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {mins:02d}m" if hours else f"{mins}m"
 
 
 def _owner(incident: Incident, log: list[Any]) -> str:
@@ -128,7 +119,7 @@ def board_rows(store: Store, config: SystemConfig, at: datetime | None = None) -
                 "State": inc.state.value,
                 "Owner": _owner(inc, log),
                 "On call": oncall_cache[inc.team],
-                "Age": _age(when - inc.detected_at),
+                "Age": human_duration(max(when - inc.detected_at, timedelta(0))),
                 "Impact": _impact(log),
                 "Next update": _next_update(config, inc, log, when),
                 "Latest RCA": rca,

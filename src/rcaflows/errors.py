@@ -3,14 +3,21 @@
 ::
 
     RcaflowsError
-    ├── ConfigError            a system config is missing, malformed or inconsistent
-    ├── DataError              a data file or frame is unreadable or breaks its contract
-    │   └── EmptyWindowError   a detection/RCA window holds no data
-    ├── StoreError             the incident store refused an operation
-    │   ├── NotFoundError      no incident / RCA run with that id
-    │   └── TransitionError    a lifecycle transition not allowed from the current state
-    └── PhaseError             an RCA phase could not compute its findings
+    ├── ConfigError                  a system config is missing, malformed or inconsistent
+    │   └── TemplateError            a runbook parameter template does not render (mitigation.runbooks)
+    ├── DataError                    a data file or frame is unreadable or breaks its contract
+    │   └── EmptyWindowError         a detection/RCA window holds no data
+    ├── StoreError                   the incident store refused an operation
+    │   ├── NotFoundError            no incident / RCA run with that id
+    │   ├── TransitionError          a lifecycle transition not allowed from the current state
+    │   ├── StoreDisconnectedError   the database went away (incidents.db)
+    │   ├── StoreCommitUnknownError  the connection dropped during COMMIT (incidents.db)
+    │   └── MitigationError          a runbook action cannot be proposed, approved or run (mitigation.service)
+    ├── NotifyError                  a channel is unknown or misconfigured (notify.models)
+    │   └── DeliveryError            a message could not be delivered
+    └── RcaTimeLimitError            an RCA run overran rca.runs.time_limit (incidents.reaper)
 
+The subclasses outside this module live beside the code that raises them.
 Every message says what was wrong, where (file, line, field) and what was expected.
 """
 
@@ -50,7 +57,3 @@ class NotFoundError(StoreError):
 
 class TransitionError(StoreError):
     """A lifecycle transition is not allowed from the incident's current state."""
-
-
-class PhaseError(RcaflowsError):
-    """An RCA phase could not compute its findings."""

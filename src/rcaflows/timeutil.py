@@ -39,6 +39,28 @@ def format_duration(td: timedelta) -> str:
     return f"{seconds:g}s"
 
 
+def human_duration(value: timedelta | None, none: str = "—") -> str:
+    """Format a timedelta for people: ``"2d 03h"``, ``"2h 05m"``, ``"42m"`` or ``"30s"``; negative ones get a minus.
+
+    The one formatter of elapsed times in reports, boards, messages and the CLI (``format_duration``
+    writes the config syntax instead). ``none`` is shown for a missing value.
+    """
+    if value is None:
+        return none
+    seconds = round(value.total_seconds())
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours:02d}h"
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{sign}{minutes}m"
+    return f"{sign}{secs}s"
+
+
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),

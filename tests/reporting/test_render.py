@@ -40,7 +40,8 @@ from rcaflows.reporting import (
     write_report,
 )
 from rcaflows.reporting.plots import symptom_plot
-from rcaflows.reporting.render import duration, num, pct, ts
+from rcaflows.reporting.render import num, pct, ts
+from rcaflows.timeutil import human_duration as duration
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DETECTED = T0 + timedelta(hours=2, minutes=15)

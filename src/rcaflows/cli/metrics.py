@@ -16,11 +16,11 @@ from rcaflows.errors import RcaflowsError
 
 
 def _fmt_seconds(v: float | None) -> str:
-    if v is None:
-        return "-"
-    m, s = divmod(round(v), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+    from datetime import timedelta
+
+    from rcaflows.timeutil import human_duration
+
+    return human_duration(None if v is None else timedelta(seconds=v), none="-")
 
 
 @app.command()

@@ -79,14 +79,14 @@ def postmortem_cmd(
     t = Table(title="response")
     for col in ("detect", "acknowledge", "mitigate", "resolve", "escalations", "related", "actions"):
         t.add_column(col)
-    from rcaflows.reporting.render import duration
+    from rcaflows.timeutil import human_duration
 
     t.add_row(
         *cells(
-            duration(m.time_to_detect),
-            duration(m.time_to_acknowledge),
-            duration(m.time_to_mitigate),
-            duration(m.time_to_resolve),
+            human_duration(m.time_to_detect),
+            human_duration(m.time_to_acknowledge),
+            human_duration(m.time_to_mitigate),
+            human_duration(m.time_to_resolve),
             m.escalations,
             ", ".join(sorted({r.key for r in pm.related})) or "-",
             len(pm.actions),

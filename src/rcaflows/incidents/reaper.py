@@ -35,6 +35,7 @@ from rcaflows.incidents.db import Store
 from rcaflows.incidents.lifecycle import Action
 from rcaflows.incidents.models import EventKind, Incident, RcaRun, RcaStatus, incident_key
 from rcaflows.incidents.service import finish_rca_run, get_incident, record_event, transition
+from rcaflows.timeutil import human_duration as dur
 from rcaflows.timeutil import now_utc, utc
 from rcaflows.vocab import OPEN_STATES, IncidentState
 
@@ -135,15 +136,8 @@ def _why_dead(run: RcaRun, now: datetime, limit: timedelta, flow_states: dict[st
         return "process_gone", gone
     age = now - utc(run.started_at)
     if age > limit:
-        return "time_limit", f"still running after {_fmt(age)}, over the time limit of {_fmt(limit)}"
+        return "time_limit", f"still running after {dur(age)}, over the time limit of {dur(limit)}"
     return None
-
-
-def _fmt(td: timedelta) -> str:
-    seconds = int(td.total_seconds())
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
 def _running(store: Store, system: str | None) -> list[RcaRun]:

@@ -33,8 +33,8 @@ from rcaflows.postmortem.models import (
 from rcaflows.postmortem.sections import merge_human, parse_human
 from rcaflows.postmortem.states import PostmortemState, last_state_event, move_postmortem, resolved_after
 from rcaflows.postmortem.timeline import build_timeline, onset_of, response_metrics
-from rcaflows.reporting.render import duration
 from rcaflows.reporting.storage import is_remote
+from rcaflows.timeutil import human_duration as dur
 from rcaflows.timeutil import now_utc
 
 DEFAULT_WINDOW = timedelta(hours=1)
@@ -42,10 +42,6 @@ MAX_IMPACT_WINDOW = timedelta(days=7)
 MAX_CAUSES = 5
 MIN_CONTRIBUTING = 0.1  # confidence from which a hypothesis other than the top one is a contributing factor
 ACTION_DUE = {"root_cause": timedelta(days=14), "recurrence": timedelta(days=7), "default": timedelta(days=14)}
-
-
-def _fmt(td: timedelta | None) -> str:
-    return duration(td)
 
 
 def _latest_completed(runs: list[Any]) -> Any | None:
@@ -77,9 +73,9 @@ def assess(
     ttd = metrics.time_to_detect
     if ttd is not None:
         if ttd <= window:
-            well.append(f"Detected within the first detection window: {_fmt(ttd)} after onset (window {_fmt(window)}).")
+            well.append(f"Detected within the first detection window: {dur(ttd)} after onset (window {dur(window)}).")
         else:
-            badly.append(f"Detection took {_fmt(ttd)} after onset, longer than one detection window ({_fmt(window)}).")
+            badly.append(f"Detection took {dur(ttd)} after onset, longer than one detection window ({dur(window)}).")
     tta = metrics.time_to_acknowledge
     first_level = _first_escalation_after(incident, config)
     if tta is None:
@@ -89,17 +85,17 @@ def assess(
             badly.append(f"Not acknowledged yet; {metrics.escalations} escalation step(s) fired.")
     elif metrics.escalations_before_ack:
         badly.append(
-            f"Acknowledged after {_fmt(tta)}, only once {metrics.escalations_before_ack} escalation step(s) had fired."
+            f"Acknowledged after {dur(tta)}, only once {metrics.escalations_before_ack} escalation step(s) had fired."
         )
     elif first_level is not None and tta > first_level:
-        badly.append(f"Acknowledged after {_fmt(tta)}, later than the first escalation level ({_fmt(first_level)}).")
+        badly.append(f"Acknowledged after {dur(tta)}, later than the first escalation level ({dur(first_level)}).")
     else:
-        limit = f", before the first escalation level ({_fmt(first_level)})" if first_level is not None else ""
-        well.append(f"Acknowledged {_fmt(tta)} after detection{limit}; no escalation was needed.")
+        limit = f", before the first escalation level ({dur(first_level)})" if first_level is not None else ""
+        well.append(f"Acknowledged {dur(tta)} after detection{limit}; no escalation was needed.")
     if metrics.time_to_mitigate is not None and (
         metrics.time_to_resolve is None or metrics.time_to_mitigate < metrics.time_to_resolve
     ):
-        well.append(f"Mitigated {_fmt(metrics.time_to_mitigate)} after detection, before the resolution.")
+        well.append(f"Mitigated {dur(metrics.time_to_mitigate)} after detection, before the resolution.")
     if not ran_rca:
         badly.append("No completed RCA run: the root cause below is not backed by an analysis.")
     else:
@@ -149,7 +145,7 @@ def _seed_actions(
         wanted.append(
             (
                 "postmortem:late_detection",
-                f"Add a check that detects {what} sooner: detected {_fmt(ttd)} after onset (target {_fmt(target)})",
+                f"Add a check that detects {what} sooner: detected {dur(ttd)} after onset (target {dur(target)})",
                 ACTION_DUE["default"],
             )
         )
@@ -306,7 +302,7 @@ def build_postmortem(
     summary = (
         f"{inc.title}. {inc.severity.value.capitalize()} {inc.type.value.replace('_', ' ')} incident on "
         f"{inc.component} ({inc.system}), {('resolved' if not inc.is_open else 'still ' + inc.state.value)} "
-        f"after {_fmt(metrics.time_to_resolve or (now - inc.detected_at))} from detection; "
+        f"after {dur(metrics.time_to_resolve or (now - inc.detected_at))} from detection; "
         + (
             f"most likely root cause {top.component} ({top.kind.replace('_', ' ')}, {top.confidence:.0%} confidence)."
             if top

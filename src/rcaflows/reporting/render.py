@@ -11,7 +11,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import rcaflows
 from rcaflows.errors import RcaflowsError
 from rcaflows.rca.models import PhaseStatus, RcaResult
 from rcaflows.reporting.models import IncidentSummary, Plot, ReportPaths
+from rcaflows.timeutil import human_duration
 
 #: what ``render_html`` accepts as plots: caption -> data URI, or :class:`Plot` objects
 Plots = Mapping[str, str] | Sequence[Plot]
@@ -70,7 +71,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(pct=pct, ts=ts, num=num, label=label, duration=duration, mdcell=_one_line)
+    env.filters.update(pct=pct, ts=ts, num=num, label=label, duration=human_duration, mdcell=_one_line)
     return env
 
 
@@ -120,24 +121,6 @@ def num(value: float | None) -> str:
 def label(value: object) -> str:
     """Turn an identifier-like value into words: ``model_behaviour`` -> ``model behaviour``."""
     return DASH if value is None else str(value).replace("_", " ")
-
-
-def duration(value: timedelta | None) -> str:
-    """Format a timedelta as ``"2h 05m"``, ``"42m"`` or ``"30s"``; negative ones get a minus sign."""
-    if value is None:
-        return DASH
-    seconds = round(value.total_seconds())
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days}d {hours:02d}h"
-    if hours:
-        return f"{sign}{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{sign}{minutes}m"
-    return f"{sign}{secs}s"
 
 
 def _one_line(value: object) -> str:
