@@ -16,15 +16,29 @@ from prefect.utilities.annotations import quote
 from rcaflows import pipeline
 from rcaflows.board import BOARD_KEY, board_markdown
 from rcaflows.config import SystemConfig, load_config
-from rcaflows.config.loader import CONFIG_ENV
+from rcaflows.config.loader import CONFIG_ENV, located
 from rcaflows.data import MonitoringData
 from rcaflows.errors import ConfigError
 from rcaflows.incidents import Store
 
 
 def resolve_config(config: str | None) -> SystemConfig:
-    """Load the system config at ``config`` (or ``RCAFLOWS_CONFIG``); a flow never falls back to the demo."""
-    return load_config(config)
+    """Load the system config at ``config`` (or ``RCAFLOWS_CONFIG``); a flow never falls back to the demo.
+
+    The checks the config loader cannot make (it sits below the notifier registry) run here too, so
+    a channel of an unknown kind fails the run at its start rather than at its first message.
+
+    Raises:
+        ConfigError: listing every problem as ``notifications[i].field: what is wrong``.
+    """
+    from rcaflows.notify.base import channel_problems
+
+    cfg = load_config(config)
+    problems = channel_problems(cfg)
+    if problems:
+        where = config or os.environ.get(CONFIG_ENV, CONFIG_ENV)
+        raise ConfigError(f"{where}: {len(problems)} problem(s) in config", located(where, problems))
+    return cfg
 
 
 def config_ref(config: str | None) -> str | None:

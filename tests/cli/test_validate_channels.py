@@ -60,3 +60,17 @@ def test_validate_accepts_a_registered_plugin_kind_with_valid_settings(tmp_path:
     res = runner.invoke(app, ["validate", str(path)])
     assert res.exit_code == 0, res.output
     assert "ok" in res.output
+
+
+def test_a_flow_refuses_a_config_with_an_unknown_channel_kind_at_its_start(tmp_path: Path) -> None:
+    """The loader cannot see the notifier registry; the flows' config step does, before any work."""
+    from flows.common import resolve_config
+    from rcaflows.errors import ConfigError
+
+    path, n = _write(tmp_path, [{"name": "teams-chat", "kind": "msteams"}])
+    with pytest.raises(ConfigError) as info:
+        resolve_config(str(path))
+    (problem,) = info.value.problems
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "msteams" in text)
+    assert problem.startswith(f"{path}:{line}: notifications[{n}].kind: unknown notifier kind 'msteams'"), problem
+    assert resolve_config(str(demo_config_path())).system.name  # a valid config loads as before

@@ -159,27 +159,20 @@ def lint(cfg: object, path: Path) -> list[str]:
 
     Each is ``file:line: field.path: problem``, as the loader's. Called by ``rcaflows validate``.
     """
-    from rcaflows.config.loader import _dotted, _line_map, _line_of
+    from rcaflows.config.loader import located
     from rcaflows.config.models import SystemConfig
     from rcaflows.notify.audiences import template_problems
+    from rcaflows.notify.base import channel_problems  # kinds against the notifier registry, per-kind settings
     from rcaflows.timeutil import now_utc
     from rcaflows.triage.oncall import gap_problems
 
     assert isinstance(cfg, SystemConfig)
-    try:
-        lines = _line_map(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        lines = {}
-    out = [
-        f"{path}:{_line_of(lines, p)}: {_dotted(p)}: {m}"
-        for p, m in gap_problems(cfg, now_utc(), base_dir=path.resolve().parent)
+    problems = [
+        *gap_problems(cfg, now_utc(), base_dir=path.resolve().parent),
+        *((_path_of(dotted), m) for dotted, m in template_problems(cfg)),
+        *channel_problems(cfg),
     ]
-    for dotted, m in template_problems(cfg):
-        out.append(f"{path}:{_line_of(lines, _path_of(dotted))}: {dotted}: {m}")
-    from rcaflows.notify.base import channel_problems  # kinds against the notifier registry, per-kind settings
-
-    out += [f"{path}:{_line_of(lines, p)}: {_dotted(p)}: {m}" for p, m in channel_problems(cfg)]
-    return out
+    return located(path, problems)
 
 
 def _path_of(dotted: str) -> tuple[str | int, ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -68,6 +68,19 @@ def _dotted(path: Path_) -> str:
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or "(root)"
+
+
+def located(file: str | Path, problems: Iterable[tuple[Path_, str]]) -> list[str]:
+    """Return each ``(field path, problem)`` as ``file:line: field.path: problem``, like the loader's own.
+
+    For the checks made above the loader (notifier kinds, schedules, templates): the line is that
+    of the field in ``file``, or of its nearest parent; 1 when the file cannot be read.
+    """
+    try:
+        lines = _line_map(Path(file).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        lines = {}
+    return [f"{file}:{_line_of(lines, path)}: {_dotted(path)}: {msg}" for path, msg in problems]
 
 
 def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
