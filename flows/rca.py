@@ -1,4 +1,4 @@
-"""The ``rca`` flow: five phases in parallel, synthesis, report, and a recorded run.
+"""The ``rca`` flow: the enabled registered phases in parallel, synthesis, report, and a recorded run.
 
 Run for a stored incident (``incident="INC-0042"``) or ad hoc for one metric over a window
 (``component``, ``metric``, ``end`` and optionally ``start``).
@@ -38,8 +38,8 @@ from rcaflows.incidents import (
 )
 from rcaflows.incidents.reaper import RcaTimeLimitError, fail_run, runner_info
 from rcaflows.pipeline import investigation
-from rcaflows.rca import PHASES, RcaContext, synthesize
-from rcaflows.rca.models import PhaseName, PhaseResult, PhaseStatus, RcaResult
+from rcaflows.rca import RcaContext, enabled_phases, get_phase, synthesize
+from rcaflows.rca.models import PhaseResult, PhaseStatus, RcaResult
 from rcaflows.rca.service import RcaPlan, inputs_fingerprint, plan_for_incident, plan_for_metric
 from rcaflows.reporting import IncidentSummary, TimelineEntry, causes_table, markdown_summary, write_report
 from rcaflows.reporting.plots import report_plots
@@ -107,9 +107,9 @@ def open_run(cfg: SystemConfig, plan: RcaPlan, fingerprint: str, parameters: dic
 
 @task(name="phase", task_run_name="phase-{name}", retries=1, retry_delay_seconds=1, cache_policy=NONE)
 def run_phase(name: str, ctx: RcaContext) -> PhaseResult:
-    """Run one RCA phase; an exception fails the task (and is retried once)."""
+    """Run the RCA phase registered as ``name``; an exception fails the task (and is retried once)."""
     started = time.perf_counter()
-    result = PHASES[PhaseName(name)].run(ctx)
+    result = get_phase(name).run(ctx)
     return result.model_copy(update={"seconds": time.perf_counter() - started})
 
 
@@ -312,8 +312,8 @@ def _event_summary(kind: Any, payload: dict[str, Any] | None) -> str:
     name="rca",
     flow_run_name=_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=5),  # type: ignore[arg-type]  # prefect's generic
-    description="Root-cause analysis of one incident (or one metric over a window): five phases in "
-    "parallel, a ranked synthesis, an HTML/Markdown report and a recorded run.",
+    description="Root-cause analysis of one incident (or one metric over a window): the registered phases "
+    "in parallel, a ranked synthesis, an HTML/Markdown report and a recorded run.",
 )
 def rca(
     incident: Annotated[str | None, Field(pattern=INCIDENT_PATTERN)] = None,
@@ -345,6 +345,7 @@ def rca(
     if incident is not None and config is None and plan.origin.get("config"):
         # Reload with the config the incident was detected with.
         cfg = resolve_config(plan.origin.get("config"))
+    phases = list(enabled_phases(cfg))  # a config error (unknown phase, bad settings) fails before any work
     data = load_window(cfg, plan.start, plan.end)
     ctx = investigation(cfg, plan, data)
     if plan.incident_id is None:  # an incident's symptom may be a feature or a check, not a metric series
@@ -363,14 +364,14 @@ def rca(
     run_id = open_run(cfg, plan, fingerprint, params)
     deadline = started + cfg.rca.runs.time_limit.total_seconds()
     try:
-        futures = {p: run_phase.submit(p.value, ctx) for p in PHASES}
+        futures = {p: run_phase.submit(p, ctx) for p in phases}
         results = []
         for p, fut in futures.items():
             try:
                 results.append(fut.result(timeout=max(deadline - time.monotonic(), 0.0)))
             except Exception as exc:  # the phase failed after its retries: keep the investigation going
                 _check_deadline(cfg, deadline)
-                log.warning("phase %s failed: %s", p.value, exc)
+                log.warning("phase %s failed: %s", p, exc)
                 results.append(PhaseResult(phase=p, status=PhaseStatus.FAILED, error=f"{type(exc).__name__}: {exc}"))
         _check_deadline(cfg, deadline)
         result = synthesize_task(ctx, results)

@@ -9,14 +9,14 @@ wraps :func:`investigation` and the phases. Nothing here knows about Prefect or 
 
 Data availability is part of every step: ``load_window`` records which source fed which
 components and which sources could not be read, ``scan`` adds the silence checks of
-:mod:`rcaflows.detection.availability`, and ``open_incidents`` resolves the availability
+:mod:`rcaflows.detection.detectors.availability` (the detector of scope ``"data"``), and
+``open_incidents`` resolves the availability
 incidents whose data came back. ``reap`` (:mod:`rcaflows.incidents.reaper`) fails the RCA runs
 that died or overran before a run starts.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -26,9 +26,10 @@ import sqlalchemy as sa
 
 from rcaflows.config.models import SystemConfig
 from rcaflows.data import MonitoringData, Window
-from rcaflows.detection import availability
+from rcaflows.detection.detectors import availability
 from rcaflows.detection.engine import (
     DetectionReport,
+    data_detectors,
     group_checks,
     merge_reports,
     metric_detectors,
@@ -154,17 +155,16 @@ def scan(config: SystemConfig, data: MonitoringData, start: datetime) -> Detecti
 def with_availability(
     config: SystemConfig, data: MonitoringData, start: datetime, report: DetectionReport
 ) -> DetectionReport:
-    """Add the data-availability checks of the whole window to ``report`` (after its FDR control) and return it.
+    """Add the checks of the detectors of scope ``"data"`` (data availability) to ``report`` and return it.
 
-    They carry no p-value, so the FDR family would not hold them anyway; a sharded or Dask scan
-    adds them once over the whole data, like the in-process one.
+    They run after the report's FDR control, once over the whole window: their checks carry no
+    p-value, so the FDR family would not hold them anyway, and a sharded or Dask scan adds them
+    once over the whole data, like the in-process one.
     """
-    t0 = time.perf_counter()
-    try:
-        report.checks.extend(availability.availability_checks(config, data, start))
-    except Exception as exc:  # like any detector: a failure is reported, the other checks stand
-        report.errors.append(f"{availability.DETECTOR}: {type(exc).__name__}: {exc}")
-    report.seconds[availability.DETECTOR] = round(time.perf_counter() - t0, 4)
+    post = run_detection(config, Window.split(data, start), data_detectors(), control_fdr=False)
+    report.checks.extend(post.checks)
+    report.errors.extend(post.errors)
+    report.seconds.update(post.seconds)
     return report
 
 

@@ -13,8 +13,12 @@ from pydantic import ValidationError
 
 from rcaflows import pipeline
 from rcaflows.config.models import AvailabilityDetector, SourceConfig, SystemConfig
-from rcaflows.data import MonitoringData
-from rcaflows.detection.availability import availability_checks, series_activity
+from rcaflows.data import MonitoringData, Window
+from rcaflows.detection import DETECTORS, detector_settings
+from rcaflows.detection.base import DATA
+from rcaflows.detection.detectors.availability import AvailabilityDetector as Availability
+from rcaflows.detection.detectors.availability import availability_checks, series_activity
+from rcaflows.detection.engine import data_detectors, metric_detectors, scan_detectors, whole_frame_detectors
 from rcaflows.errors import DataError
 from rcaflows.incidents import EventKind, Store, events, get_incident
 from rcaflows.triage.escalation import steps_of
@@ -211,3 +215,55 @@ def test_disabled_adds_no_check(config: SystemConfig) -> None:
     off = config.detectors.model_copy(update={"availability": AvailabilityDetector(enabled=False)})
     data = MonitoringData(start=START, end=END, metrics=metric_frame(config, np.random.default_rng(1)))
     assert availability_checks(config.model_copy(update={"detectors": off}), data, CURRENT) == []
+
+
+# ----- the registered detector ---------------------------------------------------------------------
+
+
+def test_it_is_a_registered_detector_of_scope_data_with_its_settings_block(config: SystemConfig) -> None:
+    det = DETECTORS["availability"]
+    assert isinstance(det, Availability) and det.incident_type == DEP and det.scope == DATA
+    assert det.settings_model is AvailabilityDetector
+    assert detector_settings(config, det) is config.detectors.availability  # the typed block, not detectors.extra
+    # The scan runs it once over the whole window after the FDR control, never per shard or before it.
+    assert set(data_detectors()) == {"availability"}
+    assert "availability" not in scan_detectors() | whole_frame_detectors() | metric_detectors()
+
+
+def test_run_on_a_window_gives_the_checks_of_the_loaded_data(config: SystemConfig) -> None:
+    # Two sources merged: rows not in time order, one component silent for 40 minutes.
+    frame = _stop(_frame(config), "feature_db", 40)
+    a, b = frame[frame["component"] < "m"], frame[frame["component"] >= "m"]
+    metrics = pd.concat([b, a], ignore_index=True)
+    fed = {"one": tuple(sorted(set(b["component"]))), "two": tuple(sorted(set(a["component"])))}
+    data = MonitoringData(start=START, end=END, metrics=metrics, source_components=fed, source_errors={"three": "gone"})
+    cfg = config.model_copy(update={"model": None})
+    direct = availability_checks(cfg, data, CURRENT)
+    via_registry = DETECTORS["availability"].run(Window.split(data, CURRENT), cfg)
+    assert via_registry == direct
+    assert [(c.component, c.subtype) for c in direct if c.failed] == [
+        ("source:three", "unreadable"),
+        ("feature_db", "missing"),
+    ]
+
+
+def test_the_scan_adds_its_checks_once_whatever_the_shards(config: SystemConfig, tmp_path: Path) -> None:
+    cfg = _on_files(config, _stop(_frame(config), "scoring_api", 40), tmp_path)
+    data = pipeline.load_window(cfg, START, END)
+    one = [c for c in pipeline.scan(cfg, data, CURRENT).checks if c.detector == "availability"]
+    sharded = cfg.model_copy(update={"execution": cfg.execution.model_copy(update={"shards": 3})})
+    three = [c for c in pipeline.scan(sharded, data, CURRENT).checks if c.detector == "availability"]
+    assert one == three and one == availability_checks(cfg, data, CURRENT)
+    off = cfg.model_copy(
+        update={"detectors": cfg.detectors.model_copy(update={"availability": AvailabilityDetector(enabled=False)})}
+    )
+    report = pipeline.scan(off, data, CURRENT)
+    assert not [c for c in report.checks if c.detector == "availability"] and "availability" not in report.seconds
+
+
+def test_nothing_to_watch_is_no_data_not_ok(config: SystemConfig) -> None:
+    empty = MonitoringData(start=START, end=END)
+    checks = DETECTORS["availability"].run(Window.split(empty, CURRENT), config)
+    (nothing,) = [c for c in checks if c.status == CheckStatus.NO_DATA]
+    assert nothing.component == config.system.name and "reference points" in nothing.message
+    assert not [c for c in checks if c.failed]

@@ -767,6 +767,12 @@ class RcaConfig(_Model):
     runs: RcaRunPolicy = Field(
         default_factory=RcaRunPolicy, description="Time limit of one RCA run and re-queueing of runs that died."
     )
+    phases: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Settings per RCA phase, keyed by phase name: 'enabled', 'weight' (in the synthesis) and the "
+        "phase's own settings, validated by its settings_model when an RCA runs; a name no phase is registered "
+        "under is an error (see docs/rca.md).",
+    )
 
 
 class ImpactConfig(_Model):

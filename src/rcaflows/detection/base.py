@@ -7,10 +7,13 @@ optional class attributes complete the contract:
 
 * ``scope``: ``"metrics"`` when every check looks at declared metric series only, so the sharded
   scan may run the detector per shard of components; ``"frames"`` (the default) when it needs the
-  whole window (predictions, batches, changes, or metrics across components).
+  whole window (predictions, batches, changes, or metrics across components); ``"data"`` when it
+  judges the loaded data itself (which series arrive, which sources could be read): the scan runs
+  it once over the whole window after the FDR control (``rcaflows.pipeline.with_availability``).
 * ``settings_model``: a pydantic model of the detector's settings, read from
-  ``config.detectors.extra[<name>]`` (see :func:`detector_settings`); without it the settings are
-  the ``config.detectors.<incident type>`` block of the built-in detectors.
+  ``config.detectors.extra[<name>]`` (see :func:`detector_settings`), or from the typed block
+  ``config.detectors.<name>`` when the config has one of that model (``detectors.availability``);
+  without it the settings are the ``config.detectors.<incident type>`` block of the built-in detectors.
 """
 
 from __future__ import annotations
@@ -21,20 +24,21 @@ from typing import Any, Literal, Protocol, TypeVar, get_args, runtime_checkable
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 import rcaflows.detection.stats  # noqa: F401  (first: anomaly and stats import each other)
 from rcaflows.config.models import SystemConfig
+from rcaflows.config.plugin_settings import validate_plugin_settings
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection.anomaly import alarm_onset, score_matrix
 from rcaflows.detection.models import CheckResult
-from rcaflows.errors import ConfigError
 from rcaflows.vocab import CheckStatus, IncidentType
 
-#: What a detector reads: declared metric series only (may run per shard) or whole frames.
-Scope = Literal["metrics", "frames"]
+#: What a detector reads: declared metric series only (may run per shard), whole frames, or the loaded data.
+Scope = Literal["metrics", "frames", "data"]
 METRICS: Scope = "metrics"
 FRAMES: Scope = "frames"
+DATA: Scope = "data"
 
 
 @runtime_checkable
@@ -241,6 +245,9 @@ def seasonal_reference(
 def detector_settings(config: SystemConfig, detector: Detector | IncidentType) -> Any:
     """Return a detector's settings: its ``settings_model`` over ``detectors.extra[name]``, else its type's block.
 
+    A detector whose model types a block of the config named after it (``detectors.availability``)
+    reads that block.
+
     Args:
         config: the monitored system.
         detector: a detector, or an incident type for the built-in ``config.detectors.<type>`` block.
@@ -254,15 +261,11 @@ def detector_settings(config: SystemConfig, detector: Detector | IncidentType) -
     model = getattr(detector, "settings_model", None)
     if model is None:
         return getattr(config.detectors, str(detector.incident_type))
-    try:
-        return model.model_validate(config.detectors.extra.get(detector.name, {}))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"detectors.extra.{detector.name}.{where}: {first['msg']} "
-            f"(settings of detector {detector.name!r}, model {model.__name__})"
-        ) from None
+    block = getattr(config.detectors, detector.name, None)
+    if isinstance(block, model):  # a typed block of its own name, validated with the config
+        return block
+    raw = config.detectors.extra.get(detector.name, {})
+    return validate_plugin_settings(model, raw, f"detectors.extra.{detector.name}", f"detector {detector.name!r}")
 
 
 def rate_onset(

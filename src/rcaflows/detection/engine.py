@@ -17,7 +17,7 @@ from scipy.sparse.csgraph import connected_components
 from rcaflows.config.models import SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection import detectors as _detectors  # noqa: F401  (registers the six detectors)
-from rcaflows.detection.base import DETECTORS, METRICS, Detector, detector_scope, detector_settings
+from rcaflows.detection.base import DATA, DETECTORS, FRAMES, METRICS, Detector, detector_scope, detector_settings
 from rcaflows.detection.models import CheckResult
 from rcaflows.detection.policy import apply_fdr
 from rcaflows.graph import SystemGraph, is_client, system_graph
@@ -122,7 +122,8 @@ def run_detection(
     Args:
         config: the monitored system.
         window: reference and current data.
-        detectors: detectors to run, keyed by name; default :data:`DETECTORS`.
+        detectors: detectors to run, keyed by name; default :func:`scan_detectors` (every registered
+            one but those of scope ``"data"``, which the pipeline runs after the FDR control).
         control_fdr: apply the run's FDR control; off for one part of a sharded scan, whose
             merge (:func:`merge_reports`) controls it once over the whole family.
 
@@ -131,7 +132,7 @@ def run_detection(
             mistake stops the run; a detector that raises while running does not).
     """
     report = DetectionReport(window_start=window.current.start, window_end=window.current.end)
-    for det in (detectors if detectors is not None else DETECTORS).values():
+    for det in (detectors if detectors is not None else scan_detectors()).values():
         try:
             settings = detector_settings(config, det)
         except AttributeError:  # a type without a built-in block and no settings_model: always on
@@ -312,8 +313,18 @@ def shard_scan(config: SystemConfig, window: Window, shards: int) -> list[tuple[
 
 
 def whole_frame_detectors() -> dict[str, Detector]:
-    """Return the registered detectors that need whole frames (every ``scope`` but ``"metrics"``)."""
-    return {k: d for k, d in DETECTORS.items() if detector_scope(d) != METRICS}
+    """Return the registered detectors of ``scope = "frames"`` (the default): they need whole frames."""
+    return {k: d for k, d in DETECTORS.items() if detector_scope(d) == FRAMES}
+
+
+def scan_detectors() -> dict[str, Detector]:
+    """Return the registered detectors a scan runs before its FDR control (every ``scope`` but ``"data"``)."""
+    return {k: d for k, d in DETECTORS.items() if detector_scope(d) != DATA}
+
+
+def data_detectors() -> dict[str, Detector]:
+    """Return the registered detectors of ``scope = "data"``: once per scan, over the whole window, after the FDR."""
+    return {k: d for k, d in DETECTORS.items() if detector_scope(d) == DATA}
 
 
 def metric_detectors() -> dict[str, Detector]:

@@ -10,7 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class PhaseName(StrEnum):
-    """The five RCA phases."""
+    """Names of the five built-in RCA phases, for code that refers to one of them.
+
+    Not the list of phases: the registry (:data:`rcaflows.rca.PHASES`) is keyed by plain names, and
+    results store the name as a string, so a phase registered under any other name is as valid.
+    """
 
     STATISTICAL = "statistical"
     COMPONENT = "component"
@@ -36,7 +40,7 @@ class Finding(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    phase: PhaseName = Field(description="Phase that produced the finding.")
+    phase: str = Field(description="Name of the phase that produced the finding.")
     component: str = Field(description="Candidate component (or client / lineage-mapped component).")
     metric: str | None = Field(None, description="Metric, feature or change the finding is about.")
     kind: str = Field(description="What was found, e.g. 'metric_shift', 'upstream_null_rate', 'deploy'.")
@@ -53,7 +57,7 @@ class Finding(BaseModel):
 class PhaseResult(BaseModel):
     """Everything one phase produced, or why it failed."""
 
-    phase: PhaseName
+    phase: str = Field(description="Name of the phase (a key of the phase registry when it ran).")
     status: PhaseStatus
     findings: list[Finding] = Field(default_factory=list)
     error: str | None = Field(None, description="Why the phase failed or was skipped.")
@@ -75,7 +79,7 @@ class Hypothesis(BaseModel):
     confidence: float = Field(ge=0, le=1, description="Calibrated probability this is the root cause.")
     status: HypothesisStatus
     onset: datetime | None = None
-    phases: list[PhaseName] = Field(default_factory=list, description="Phases that support it.")
+    phases: list[str] = Field(default_factory=list, description="Names of the phases that support it.")
     supporting: list[str] = Field(default_factory=list, description="Evidence for, one sentence each.")
     contradicting: list[str] = Field(default_factory=list, description="Evidence against.")
     rules: list[str] = Field(default_factory=list, description="Domain rules that fired.")

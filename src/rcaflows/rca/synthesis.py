@@ -23,7 +23,11 @@ candidate component:
   gets high.  When the symptom itself shows no sustained deviation in the data (and no onset was
   given) every confidence is halved and the hypotheses say so.
 
-Works with any subset of phase results, including failed or skipped phases.
+Works with any subset of phase results, including failed or skipped phases, and with phases
+registered under any name: ``w_p`` is ``rca.phases.<p>.weight`` of the config, else ``phase_weights``
+of ``rules.yaml``, else 1 (:func:`rcaflows.rca.registry.phase_weights`; a name in either that no phase
+is registered under is a config error). Three built-in phases have a special role: the component
+phase's rank score, the statistical phase's sentences-only findings, the lineage phase's blast radius.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from rcaflows.rca.models import (
     RcaResult,
 )
 from rcaflows.rca.ranking import fmt_time
+from rcaflows.rca.registry import PHASES, phase_weights
 from rcaflows.timeutil import parse_duration
 
 MINUTE = pd.Timedelta(minutes=1)
@@ -144,7 +149,7 @@ def _strength(f: Finding) -> float:
 def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
     """Merge ``results`` (any subset of phases, failed ones included) into an :class:`RcaResult`."""
     cfg = load_rules()
-    weights = {PhaseName(k): float(v) for k, v in cfg["phase_weights"].items()}
+    weights = phase_weights(ctx.config, cfg["phase_weights"])
     contra = set(cfg["contradicting_kinds"])
     info = set(cfg["informational_kinds"])
     min_support = float(cfg["min_support"])
@@ -165,9 +170,9 @@ def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
         s_onset = None
     rows: list[dict[str, Any]] = []
     for comp, fs in by_comp.items():
-        support: dict[PhaseName, float] = defaultdict(float)
-        against: dict[PhaseName, float] = defaultdict(float)
-        phases: set[PhaseName] = set()
+        support: dict[str, float] = defaultdict(float)
+        against: dict[str, float] = defaultdict(float)
+        phases: set[str] = set()
         supporting: list[tuple[float, str]] = []
         contradicting: list[str] = []
         onsets = []
@@ -231,8 +236,10 @@ def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
                 best.insert(0, chosen)
         elif kind is None:
             kind = fs[0].kind
-        # the metric that moved, else the one the dominant kind is about (a feature, a change kind)
-        metric = next(
+        # the metric that moved, else the one the dominant kind is about (a feature, a change kind); a
+        # cause located inside a model (its version, arm, slice or a feature's attribution) names where
+        located = kind in cfg.get("located_kinds", ())
+        metric = next((f.metric for f in best if located and f.kind == kind and f.metric), None) or next(
             (f.metric for f in best if f.kind in METRIC_BASED and f.metric),
             next((f.metric for f in best if f.kind == kind), best[0].metric if best else fs[0].metric),
         )
@@ -261,6 +268,7 @@ def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
         else ""
     )
     hyps: list[Hypothesis] = []
+    order = {name: i for i, name in enumerate(PHASES)}  # supporting phases listed in registry order
     if rows:
         scores = np.array([r["score"] for r in rows])
         w = np.exp((scores - scores.max()) / float(cfg["temperature"]))
@@ -295,7 +303,7 @@ def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
                     confidence=float(np.clip(conf, 0.0, 1.0)),
                     status=status,
                     onset=None if r["onset"] is None else r["onset"].to_pydatetime(),
-                    phases=sorted(r["phases"], key=list(PhaseName).index),
+                    phases=sorted(r["phases"], key=lambda p: (order.get(p, len(order)), p)),
                     supporting=r["supporting"][:8],
                     contradicting=r["contradicting"][:6],
                     rules=r["rules"],

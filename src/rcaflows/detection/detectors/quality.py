@@ -22,6 +22,7 @@ from rcaflows.detection.models import CheckResult
 from rcaflows.model import log as model_log
 from rcaflows.model.estimate import Calibrator, estimated_accuracy
 from rcaflows.model.metrics import MetricUnavailable, compare, default_metrics
+from rcaflows.model.proportions import two_proportion_z
 from rcaflows.vocab import CheckStatus, IncidentType
 
 #: Error metrics in the target's units: a change counts from 10 % of the reference value.
@@ -58,10 +59,7 @@ def hits(df: pd.DataFrame, metric: str, threshold: float) -> tuple[int, int]:
 
 def two_proportion_drop(k_ref: int, n_ref: int, k_cur: int, n_cur: int) -> tuple[float, float]:
     """Return (z, one-sided p) of H1: the current proportion is below the reference one (pooled z-test)."""
-    p_ref, p_cur = k_ref / n_ref, k_cur / n_cur
-    pooled = (k_ref + k_cur) / (n_ref + n_cur)
-    se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / n_ref + 1 / n_cur))
-    z = (p_ref - p_cur) / se
+    z = -float(two_proportion_z(float(k_ref), float(n_ref), float(k_cur), float(n_cur)))
     return z, float(norm.sf(z))
 
 

@@ -37,11 +37,13 @@ import pandas as pd
 from scipy import stats
 
 from rcaflows.config.models import ModelConfig
+from rcaflows.detection.stats import detect_drift
 from rcaflows.graph import client_node
 from rcaflows.model.behaviour import attribution_shifts, consistency, significant_rise
 from rcaflows.model.compare import compare_column, row_loss
 from rcaflows.model.log import labelled, log_notes, log_problems, model_view, slice_columns
 from rcaflows.model.metrics import MetricUnavailable
+from rcaflows.model.proportions import two_proportion_z
 from rcaflows.model.slices import _z, search, sf
 from rcaflows.rca.context import RcaContext
 from rcaflows.rca.models import Finding, PhaseName, PhaseResult, PhaseStatus
@@ -53,42 +55,8 @@ MAX_OOD_REFERENCE = 100_000
 MIN_CURRENT = 50
 
 
-def _detect_drift(
-    ref: pd.DataFrame, cur: pd.DataFrame, alpha: float, min_effect: float, columns: list[str]
-) -> pd.DataFrame:
-    try:
-        from rcaflows.detection.stats import detect_drift
-    except ImportError:  # pragma: no cover - the detection package ships it
-        rows = []
-        for c in columns:
-            a, b = ref[c].dropna().to_numpy(float), cur[c].dropna().to_numpy(float)
-            res = stats.ks_2samp(a, b) if len(a) > 1 and len(b) > 1 else None
-            stat = float(res.statistic) if res else 0.0
-            p = float(res.pvalue) if res else 1.0
-            rows.append(
-                {
-                    "column": c,
-                    "method": "ks",
-                    "statistic": stat,
-                    "p_value": p,
-                    "effect": stat,
-                    "drifted": p < alpha and stat >= min_effect,
-                }
-            )
-        return pd.DataFrame(rows)
-    return detect_drift(ref, cur, alpha=alpha, min_effect=min_effect, columns=columns)
-
-
 def _effect_score(effect: float) -> float:
     return float(1.0 - np.exp(-max(effect, 0.0) / 0.3))
-
-
-def _two_prop(k1: float, n1: float, k2: float, n2: float) -> float:
-    if n1 < 1 or n2 < 1:
-        return 0.0
-    p = (k1 + k2) / (n1 + n2)
-    se = np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
-    return float((k2 / n2 - k1 / n1) / se) if se > 0 else 0.0
 
 
 class ModelBehaviourPhase:
@@ -167,7 +135,7 @@ class ModelBehaviourPhase:
         # --- feature drift, mapped to the producing lineage node --------------------------------
         dq = ctx.config.detectors.data_quality
         drift = (
-            _detect_drift(ref[feats], cur_in[feats], dq.drift_alpha, dq.drift_min_effect, feats)
+            detect_drift(ref[feats], cur_in[feats], alpha=dq.drift_alpha, min_effect=dq.drift_min_effect, columns=feats)
             if feats
             else pd.DataFrame()
         )
@@ -176,8 +144,12 @@ class ModelBehaviourPhase:
             # A feature that drifts as much inside the reference (time of day, trends) is not news.
             cut = len(ref) - max(len(cur_in), len(ref) // 5)
             cols = drifted["column"].tolist()
-            within = _detect_drift(
-                ref.iloc[:cut][cols], ref.iloc[cut:][cols], dq.drift_alpha, dq.drift_min_effect, cols
+            within = detect_drift(
+                ref.iloc[:cut][cols],
+                ref.iloc[cut:][cols],
+                alpha=dq.drift_alpha,
+                min_effect=dq.drift_min_effect,
+                columns=cols,
             ).set_index("column")
             seasonal = [
                 c
@@ -285,7 +257,7 @@ class ModelBehaviourPhase:
                     if len(r) < 30 or len(c) < 30:
                         continue
                     k1, k2 = float(r["prediction"].sum()), float(c["prediction"].sum())
-                    z = _two_prop(k1, len(r), k2, len(c))
+                    z = float(two_proportion_z(k1, float(len(r)), k2, float(len(c))))
                     seg_changes.append((grp, k1 / len(r), k2 / len(c), z, metric_name))
             sig = [s for s in seg_changes if abs(s[3]) >= 4 and s[4] == "fpr"] or [
                 s for s in seg_changes if abs(s[3]) >= 4
@@ -317,7 +289,9 @@ class ModelBehaviourPhase:
         findings += self._logged(model, ref, cur_in, details, model_factor, onset)
 
         # --- attribution proxy: correlation of each input with the score --------------------------
-        if "score" in cur.columns and feats and not model.log.attributions:  # logged attributions beat a proxy
+        # logged attributions beat a proxy; declared but absent from this log, the proxy stands in
+        logged = any(c in cur.columns for c in model.log.attributions.values())
+        if "score" in cur.columns and feats and not logged:
             cols = list(feats)
             r_df, c_df = ref[cols].astype(float), cur_in[cols].astype(float)
             if gcol in cur.columns:

@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from scipy import stats
 
 from rcaflows.rca.context import RcaContext
 from rcaflows.rca.models import Finding, PhaseName, PhaseResult, PhaseStatus
 from rcaflows.rca.ranking import Z_THRESHOLD, fmt_num, fmt_time, onset_or_none, smooth
+from rcaflows.rca.registry import PhaseSettings, phase_settings
 
-#: most series reported as findings
-MAX_FINDINGS = 40
-#: largest lag (grid steps) tried in the lead-lag correlation
-MAX_LAG = 15
+
+class StatisticalSettings(PhaseSettings):
+    """Settings of the statistical phase (``rca.phases.statistical``)."""
+
+    max_findings: int = Field(40, ge=1, le=1000, description="Most deviating series reported as findings.")
+    max_lag: int = Field(
+        15, ge=0, le=240, description="Largest lag, in grid steps, tried in the lead-lag correlation with the symptom."
+    )
 
 
 def _lead_lag(values: np.ndarray, symptom: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,9 +64,12 @@ class StatisticalPhase:
     """Score every series robustly; find onsets, lead-lag and distribution changes."""
 
     name = PhaseName.STATISTICAL
+    settings_model = StatisticalSettings
 
     def run(self, ctx: RcaContext) -> PhaseResult:
         """Return one finding per deviating (component, metric)."""
+        settings = phase_settings(ctx.config, self)
+        assert isinstance(settings, StatisticalSettings)
         a = ctx.analysis
         tab = a.table
         if tab.empty:
@@ -93,7 +102,7 @@ class StatisticalPhase:
         cand = cand[np.argsort(-z[cand], kind="stable")]
         if a.symptom_key is not None:
             cand = cand[[keys[j] != a.symptom_key for j in cand]]
-        cand = cand[:MAX_FINDINGS]
+        cand = cand[: settings.max_findings]
         split = int(a.matrix.times.searchsorted(a.split))
         corr = np.zeros(len(cand))
         lags = np.zeros(len(cand), dtype=int)
@@ -101,7 +110,7 @@ class StatisticalPhase:
             sj = keys.index(a.symptom_key)
             lo = max(0, split - (len(a.matrix.times) - split))
             sm = smooth(a.matrix.values[lo:, :])
-            corr, lags = _lead_lag(sm[:, cand], sm[:, sj], MAX_LAG)
+            corr, lags = _lead_lag(sm[:, cand], sm[:, sj], settings.max_lag)
         vals = a.matrix.values
         for i, j in enumerate(cand):
             comp, metric = keys[j]

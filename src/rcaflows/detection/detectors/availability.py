@@ -20,6 +20,12 @@ One fault gives one check, never one per series:
 The checks are of type ``integration_dependency`` with subtype ``missing`` (the existing
 missing-data subtype, so such an incident inhibits the model incidents it explains downstream)
 or ``unreadable``; they carry no p-value and stay outside the run's FDR family.
+
+:class:`AvailabilityDetector` is the registered detector (name ``availability``). Its scope is
+``"data"``: it reads the whole loaded window, the source read status included, so it is never
+sharded, and the scan runs it once after the FDR control
+(:func:`rcaflows.pipeline.with_availability`). Its settings model is the ``detectors.availability``
+block (:class:`rcaflows.config.models.AvailabilityDetector`).
 """
 
 from __future__ import annotations
@@ -30,9 +36,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from rcaflows.config.models import AvailabilityDetector as AvailabilitySettings
 from rcaflows.config.models import SystemConfig
-from rcaflows.data import MonitoringData
-from rcaflows.detection.base import CheckFactory, score_from_ratio, to_datetime, ts_array
+from rcaflows.data import MonitoringData, Window
+from rcaflows.detection.base import DATA, CheckFactory, Scope, register, score_from_ratio, to_datetime, ts_array
 from rcaflows.detection.models import CheckResult
 from rcaflows.vocab import CheckStatus, IncidentType
 
@@ -42,6 +49,7 @@ __all__ = [
     "PREDICTIONS",
     "SOURCE_PREFIX",
     "UNREADABLE",
+    "AvailabilityDetector",
     "SeriesActivity",
     "availability_checks",
     "series_activity",
@@ -237,6 +245,9 @@ def availability_checks(config: SystemConfig, data: MonitoringData, current_star
     act = series_activity(data, current_start, config.model.component if config.model else None)
     watched = (act.points >= settings.min_points) & np.isfinite(act.cadence_s)
     if not watched.any():
+        # Nothing to expect: say so (an empty window is 'no_data', never a silent 'ok').
+        msg = f"no series has {settings.min_points} reference points to learn its cadence from"
+        out.append(make.no_data(config.system.name, MISSING, msg, check="silence", reason="insufficient"))
         return out
     comp, metric = act.component[watched], act.metric[watched]
     cadence, last = act.cadence_s[watched], act.last_us[watched]
@@ -325,3 +336,48 @@ def availability_checks(config: SystemConfig, data: MonitoringData, current_star
                 )
             )
     return out
+
+
+def whole_window(window: Window) -> MonitoringData:
+    """Return the data a window was split from: its series (metrics and predictions) and source status.
+
+    The split keeps each row's index label, so the rows come back in their loaded order (a merge
+    of several sources is not sorted by time): the series are numbered in the order they first
+    appear, the same as over the loaded data itself.
+    """
+    ref, cur = window.reference, window.current
+
+    def both(a: pd.DataFrame, b: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        # Only the columns series_activity reads: the rebuild copies (and may sort) every row.
+        a, b = a[[c for c in columns if c in a.columns]], b[[c for c in columns if c in b.columns]]
+        if a.empty:
+            return b
+        if b.empty:
+            return a
+        out = pd.concat([a, b])
+        if a.index.is_monotonic_increasing and b.index.is_monotonic_increasing and a.index[-1] < b.index[0]:
+            return out  # already in loaded order (one time-sorted source)
+        return out.sort_index(kind="stable")
+
+    return MonitoringData(
+        start=ref.start,
+        end=cur.end,
+        metrics=both(ref.metrics, cur.metrics, ["timestamp", "component", "metric"]),
+        predictions=both(ref.predictions, cur.predictions, ["timestamp"]),
+        source_components=cur.source_components,
+        source_errors=cur.source_errors,
+    )
+
+
+@register
+class AvailabilityDetector:
+    """Silent series, components and sources, and unreadable sources (see the module docstring)."""
+
+    name = DETECTOR
+    incident_type = INCIDENT_TYPE
+    scope: Scope = DATA  # the whole window and the source status, once per scan, after the FDR control
+    settings_model = AvailabilitySettings  # the typed detectors.availability block
+
+    def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
+        """Return the availability checks of the data ``window`` was split from, silence measured at its end."""
+        return availability_checks(config, whole_window(window), window.current.start)
