@@ -11,6 +11,6 @@ PY="${PYTHON:-python3}"
 export PIP_CONSTRAINT=""
 "$VENV/bin/pip" install -q --upgrade pip
 # The versions measured in the README; they pull numpy 1.26 / pandas 2.3 (hence the separate venv).
-"$VENV/bin/pip" install -q "evidently==0.7.23" "nannyml==0.13.1" "alibi-detect==0.13.0"
+"$VENV/bin/pip" install -q "evidently==0.7.23" "nannyml==0.13.1" "alibi-detect==0.13.0" "pyarrow==17.0.0"
 "$VENV/bin/python" -c "import evidently, nannyml, alibi_detect; print('evidently', evidently.__version__, '| nannyml', nannyml.__version__, '| alibi-detect', alibi_detect.__version__)"
 echo "export RCAFLOWS_BENCH_PYTHON=$VENV/bin/python"

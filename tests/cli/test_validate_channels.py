@@ -65,6 +65,7 @@ def test_validate_accepts_a_registered_plugin_kind_with_valid_settings(tmp_path:
 def test_a_flow_refuses_a_config_with_an_unknown_channel_kind_at_its_start(tmp_path: Path) -> None:
     """The loader cannot see the notifier registry; the flows' config step does, before any work."""
     from flows.common import resolve_config
+
     from rcaflows.errors import ConfigError
 
     path, n = _write(tmp_path, [{"name": "teams-chat", "kind": "msteams"}])

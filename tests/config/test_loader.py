@@ -170,3 +170,16 @@ def test_a_config_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
         load_config(path)
     (p,) = exc.value.problems
     assert p.startswith(f"{path}:") and "not UTF-8" in p
+
+
+def test_a_training_node_must_be_declared_and_upstream_of_the_model(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "poisoned_training" / "system.yaml"
+    raw = yaml.safe_load(example.read_text())
+    assert load_config(example).model is not None  # the example itself is valid
+    node, model_node = raw["model"]["training"]["node"], raw["model"]["lineage_node"]
+    raw["lineage"]["edges"] = [e for e in raw["lineage"]["edges"] if e[0] != node]
+    (p,) = _problems(tmp_path, raw)
+    assert "model.training.node" in p and f"not upstream of the model's node {model_node!r}" in p, p
+    raw["model"]["training"]["node"] = "nowhere"
+    (p,) = _problems(tmp_path, raw)
+    assert "model.training.node: unknown lineage node 'nowhere'" in p, p

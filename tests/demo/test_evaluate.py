@@ -96,3 +96,20 @@ def test_no_fault_must_stay_quiet() -> None:
     assert evaluate(truth, _result([], [])).one_per_fault
     out = evaluate(truth, _result([_inc("INC-1", "performance_availability", ["gateway"])], []))
     assert not out.quiet and not out.one_per_fault and out.extra_incidents == ["INC-1"]
+
+
+def test_a_model_level_cause_counts_as_first_only_when_the_top_hypothesis_names_it() -> None:
+    truth = simulate("arm_hurts_group").truth
+    assert truth.faults[0].root_cause_terms == ["experiment_arm=treatment", "group=B"]
+    incident = _inc("INC-1", "bias_fairness", ["fraud_model"])
+
+    def scored(metric: str) -> Any:
+        inv = {**_inv("INC-1", "fraud_model", "etl"), "top_metric": metric}
+        return evaluate(truth, _result([incident], [inv]))
+
+    named = scored("error_rate[group=B,experiment_arm=treatment]")
+    assert named.top1 and named.faults[0].truth_rank == 1
+    # the right component blamed for the group's gap, but not for the arm: the injected cause is not first
+    vague = scored("fpr_gap")
+    assert vague.one_per_fault and vague.detected and not vague.top1
+    assert vague.faults[0].truth_rank is None and vague.faults[0].top_metric == "fpr_gap"

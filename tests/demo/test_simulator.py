@@ -20,7 +20,11 @@ FAULTS = [name for name, sc in SCENARIOS.items() if name != "no_fault" and not s
 MULTI = [name for name, sc in SCENARIOS.items() if sc.parts]
 # retrain_bias's root (fpr_gap) lives in labelled predictions, tested in test_retrain_bias_fpr_gap
 # row-level model faults: their root metric is a prediction-log statistic, not a metric series
-METRIC_FAULTS = [name for name in FAULTS if name not in ("retrain_bias", "canary_slice_regression")]
+METRIC_FAULTS = [
+    name
+    for name in FAULTS
+    if name not in ("retrain_bias", "canary_slice_regression", "arm_hurts_group", "attribution_shift")
+]
 DAY = timedelta(days=1)
 
 
@@ -323,6 +327,8 @@ def test_scenario_names_and_order() -> None:
         "drifting_source",
         "retrain_bias",
         "canary_slice_regression",
+        "arm_hurts_group",
+        "attribution_shift",
         "query_flood",
         "dependency_timeout",
         "distractor_cpu",

@@ -56,7 +56,8 @@ def test_regression_quality_checks_on_the_example(tmp_path: Path, fault: bool) -
         assert checks["bias_worse"].statistic > checks["bias_worse"].baseline + 0.4
     else:
         assert not failed
-    assert FairnessDetector().run(window, cfg) == []  # gaps of rates are for binary models
+    gaps = [c for c in FairnessDetector().run(window, cfg) if c.check == "group_gap"]
+    assert gaps == []  # gaps of rates are for binary models
 
 
 @pytest.mark.parametrize(

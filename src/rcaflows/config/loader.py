@@ -151,6 +151,17 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
             yield ("model", "component"), f"unknown component {cfg.model.component!r}"
         if cfg.model.lineage_node not in nodes:
             yield ("model", "lineage_node"), f"unknown lineage node {cfg.model.lineage_node!r}"
+        training = cfg.model.training
+        if training is not None:
+            if training.node not in nodes:
+                yield ("model", "training", "node"), f"unknown lineage node {training.node!r}"
+            elif cfg.model.lineage_node in nodes and not _upstream(cfg, training.node, cfg.model.lineage_node):
+                yield (
+                    ("model", "training", "node"),
+                    f"lineage node {training.node!r} is not upstream of the model's node "
+                    f"{cfg.model.lineage_node!r}; add an edge [{training.node}, {cfg.model.lineage_node}] "
+                    "(or a path) under 'lineage.edges', or the RCA cannot link a version to its training batch",
+                )
     for i, spec in enumerate(cfg.detectors.data_quality.expectations):
         if spec.node not in nodes:
             yield (
@@ -221,6 +232,13 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
 
     yield from oncall_problems(cfg)
     yield from communication_problems(cfg)
+
+
+def _upstream(cfg: SystemConfig, node: str, of: str) -> bool:
+    """Return whether lineage ``node`` is ``of`` or lies upstream of it (both declared)."""
+    g = nx.DiGraph(cfg.lineage.edges)
+    g.add_nodes_from([node, of])
+    return nx.has_path(g, node, of)
 
 
 def _with_openlineage(cfg: SystemConfig, base_dir: Path, where: str, lines: dict[Path_, int]) -> SystemConfig:
@@ -336,4 +354,3 @@ def config_fingerprint(cfg: SystemConfig) -> str:
     import hashlib
 
     return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
-

@@ -204,6 +204,45 @@ class PredictionLogConfig(_Model):
     user_id: str | None = Field(None, description="Column with the user id, if logged.")
 
 
+class IndividualFairnessConfig(_Model):
+    """Individual fairness: near-identical individuals of different protected groups should get the same outcome."""
+
+    enabled: bool = Field(True, description="Run the individual-fairness check (not for ranking models).")
+    tolerance: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="Two rows are near-identical when the root-mean-square difference of their non-protected "
+        "numeric features, in the reference window's robust standard deviations, is at most this, and every "
+        "categorical feature and every other group column is equal.",
+    )
+    outcome_tolerance: float | None = Field(
+        None,
+        ge=0,
+        description="Smallest difference of two outcomes that counts as different: regression predictions "
+        "(None: 0.5 x the reference predictions' standard deviation); for a binary model a set value compares "
+        "scores instead of predicted classes. Multiclass compares predicted classes.",
+    )
+    max_excess: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Largest tolerated excess of the different-outcome share of cross-group pairs over that of "
+        "same-group pairs of the same rows.",
+    )
+    min_pairs: int = Field(100, ge=10, description="Fewer matched rows than this gives 'no_data'.")
+    max_floor: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Near-identical rows of the same group that disagree more often than this mean the features do "
+        "not determine the outcome, so pairs say nothing about the protected attribute: 'no_data'.",
+    )
+    max_rows: int = Field(
+        50_000, ge=1_000, description="Rows searched per window (an even random sample, seeded, beyond this)."
+    )
+
+
 class ModelAnalysisConfig(_Model):
     """How the model's quality is judged and where the slice and version comparisons look."""
 
@@ -239,6 +278,10 @@ class ModelAnalysisConfig(_Model):
         "relative excess of the mean loss for regression).",
     )
     ranking_k: int = Field(10, ge=1, description="ranking: cut-off of NDCG@k and hit rate@k.")
+    individual_fairness: IndividualFairnessConfig = Field(
+        default_factory=IndividualFairnessConfig,
+        description="Near-identical individuals across protected groups (checked by the fairness detector).",
+    )
 
 
 class ModelConfig(_Model):
@@ -259,6 +302,9 @@ class ModelConfig(_Model):
     )
     analysis: ModelAnalysisConfig = Field(
         default_factory=ModelAnalysisConfig, description="Quality metrics, estimation and slice search settings."
+    )
+    training: TrainingConfig | None = Field(
+        None, description="Training batches, the versions trained on them, their expectation suite and signals."
     )
 
     @model_validator(mode="after")
@@ -321,6 +367,119 @@ class ExpectationSpec(_Model):
     mostly: float = Field(0.99, gt=0, le=1, description="Share of rows that must pass.")
     values: list[Any] = Field(default_factory=list, description="Allowed values (in_set) or columns (columns_match).")
     type_: str | None = Field(None, alias="type", description="Expected dtype name (of_type).")
+
+
+# --- training data and poisoning (issue 16 item 5): TrainingSignals, TrainingConfig -----------------
+
+
+class TrainingSignals(_Model):
+    """Label-noise and poisoning signals on each training batch, judged against the batches before it."""
+
+    tolerance: float = Field(
+        0.01,
+        ge=0,
+        description="Near-identical inputs: numeric features in the same cell of a grid this many robust standard "
+        "deviations wide (MAD x 1.4826, pooled over the batches compared) and equal other features; 0: exact values.",
+    )
+    hash_column: str | None = Field(
+        None, description="Column with an input hash: rows sharing it are near-identical (replaces the grid)."
+    )
+    label_tolerance: float = Field(
+        0.0, ge=0, description="regression: two labels differ when they are further apart than this."
+    )
+    alpha: float = Field(
+        0.001, gt=0, lt=1, description="Significance level of the one-sided two-proportion tests (per batch)."
+    )
+    min_conflict_increase: float = Field(
+        0.02, gt=0, lt=1, description="Smallest rise of the conflicting-label share over earlier batches that fails."
+    )
+    min_flip_increase: float = Field(
+        0.01, gt=0, lt=1, description="Smallest rise of the flipped-duplicate share over earlier batches that fails."
+    )
+    min_source_increase: float = Field(
+        0.1, gt=0, lt=1, description="Smallest rise of one source's share of the batch over earlier batches that fails."
+    )
+    min_source_ratio: float = Field(
+        2.0, gt=1, description="Smallest ratio of one source's share of the batch to its earlier share that fails."
+    )
+    min_rows: int = Field(50, ge=1, description="Batches with fewer rows are 'no_data' for the signals.")
+    examples: int = Field(5, ge=1, le=100, description="Row ids quoted as examples in each failing check.")
+
+
+class TrainingConfig(_Model):
+    """Where a model's training batches are, which model version was trained on which, and their checks."""
+
+    node: Name = Field(
+        description="Lineage node of the training set (kind dataset, with an edge to the model's lineage node); "
+        "its component, else its name, is the component of every training check."
+    )
+    path: str | None = Field(
+        None,
+        description="Glob of the batch files (CSV or Parquet; relative paths from the working directory, like a "
+        "'files' source); each file is one batch named by its stem, unless batch_column is set. Unset: the rows "
+        "the sources deliver for 'node' (window.batches[node]), split by batch_column.",
+    )
+    batch_column: str | None = Field(
+        None, description="Column with the batch id (required without 'path'); a file may then hold several batches."
+    )
+    time_column: str = Field(
+        "timestamp",
+        description="Column with when each row landed; a batch landed at its latest value (else at its file's "
+        "modification time). Batches are judged in the detection window they landed in, against the earlier ones.",
+    )
+    id_column: str | None = Field(
+        None, description="Column with the row id quoted in the evidence (else the row number)."
+    )
+    label: str | None = Field(None, description="Label column of the training rows (default: model.log.label).")
+    features: list[str] = Field(
+        default_factory=list,
+        description="Feature columns compared for near-identical inputs (default: model.features).",
+    )
+    source_column: str | None = Field(
+        None, description="Column naming where each record came from (vendor, crawler, user), for the burst test."
+    )
+    versions: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Model version (as in the prediction log's version column) -> the batch id(s) it was trained on; "
+        "a single id may be written as a string.",
+    )
+    version_column: str | None = Field(
+        None, description="Column of the training rows naming the model version trained on them (adds to 'versions')."
+    )
+    expectations: list[ExpectationSpec] = Field(
+        default_factory=list,
+        description="great-expectations suite run on each batch, as detectors.data_quality.expectations ('node' "
+        "defaults to the training node).",
+    )
+    signals: TrainingSignals = Field(default_factory=TrainingSignals, description="Label-noise and poisoning signals.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        out = dict(raw)
+        versions = out.get("versions")
+        if isinstance(versions, dict):  # a single batch id is the common case
+            out["versions"] = {str(k): [v] if isinstance(v, str) else v for k, v in versions.items()}
+        exps = out.get("expectations")
+        if isinstance(exps, list) and "node" in out:
+            out["expectations"] = [{"node": out["node"], **e} if isinstance(e, dict) else e for e in exps]
+        return out
+
+    @model_validator(mode="after")
+    def _where(self) -> TrainingConfig:
+        if self.path is None and self.batch_column is None:
+            raise ValueError(
+                f"training of node {self.node!r}: set 'path' (a glob of batch files) or 'batch_column' (to split the "
+                "rows the sources deliver for the node into batches)"
+            )
+        other = [e.node for e in self.expectations if e.node != self.node]
+        if other:
+            raise ValueError(
+                f"training.expectations name node {other[0]!r}; they check the training node {self.node!r}"
+            )
+        return self
 
 
 class DataQualityDetector(_Model):

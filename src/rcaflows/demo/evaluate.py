@@ -1,10 +1,14 @@
 """Score one demo run against its scenario's stored ground truth: one incident per fault, the cause ranked.
 
 An opened incident **matches** a fault when its RCA's top cause is the fault's root cause or its
-components include it. A fault is handled when exactly one incident matches it and that incident
-matches no other fault; an incident matching no fault is an extra, unless all its components
-are the scenario's declared distractors (a loud but unrelated component that really misbehaves),
-which are listed apart.
+components include it. A fault whose cause lives inside a model (an experiment arm, a slice, a
+feature) names it in ``root_cause_terms``: its cause counts as ranked first only when the top
+hypothesis is the model's component **and** that hypothesis's metric names every term (for
+example ``error_rate[experiment_arm=treatment,group=B]``); the right component with another metric
+is not the injected cause, so its rank is unknown (None). A fault is handled when exactly one
+incident matches it and that incident matches no other fault; an incident matching no fault is an
+extra, unless all its components are the scenario's declared distractors (a loud but unrelated
+component that really misbehaves), which are listed apart.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class FaultOutcome(BaseModel):
     incidents: list[str] = Field(description="Opened incidents that match the fault.")
     found_types: list[str] = Field(description="Types of those incidents' signals, plus the ones they inhibited.")
     top_cause: str | None = Field(None, description="Top cause of the matching incident's RCA.")
+    top_metric: str | None = Field(None, description="Metric (arm, slice, feature, change) of that top cause.")
     truth_rank: int | None = Field(None, description="Rank of the root cause in that RCA (1 = first).")
     confidence: float | None = Field(None, description="Confidence of that RCA's top hypothesis.")
     report: str | None = Field(None, description="That RCA's HTML report.")
@@ -103,6 +108,11 @@ def evaluate(truth: Any, result: dict[str, Any]) -> ScenarioOutcome:
         inv = investigations.get(primary["key"]) if primary else None
         ranked = (inv or {}).get("hypotheses") or []
         root = f.root_cause_component
+        rank = ranked.index(root) + 1 if root in ranked else None
+        top_metric = (inv or {}).get("top_metric")
+        terms = list(getattr(f, "root_cause_terms", None) or [])
+        if rank == 1 and not all(t in str(top_metric or "") for t in terms):
+            rank = None  # the model is blamed, but not for the injected arm, slice or feature
         faults.append(
             FaultOutcome(
                 root_cause=root,
@@ -110,7 +120,8 @@ def evaluate(truth: Any, result: dict[str, Any]) -> ScenarioOutcome:
                 incidents=[i["key"] for i in mine],
                 found_types=found,
                 top_cause=(inv or {}).get("top"),
-                truth_rank=ranked.index(root) + 1 if root in ranked else None,
+                top_metric=None if top_metric is None else str(top_metric),
+                truth_rank=rank,
                 confidence=(inv or {}).get("confidence"),
                 report=((inv or {}).get("report") or {}).get("html"),
             )

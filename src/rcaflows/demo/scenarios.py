@@ -29,6 +29,11 @@ class FaultTruth(_Frozen):
     root_cause_component: str = Field(description="Component (or 'client:<id>') at fault.")
     root_cause_kind: str = Field(description="Kind of cause, e.g. 'deploy', 'schema_change', 'query_flood'.")
     root_cause_metric: str | None = Field(None, description="Metric or column that moves first at the root.")
+    root_cause_terms: list[str] = Field(
+        default_factory=list,
+        description="What the top hypothesis's metric must name (the arm, slice or feature of a model-level "
+        "cause) for the cause to count as ranked first; empty: the component alone.",
+    )
     onset: datetime = Field(description="When the fault starts (UTC).")
     until: datetime | None = Field(None, description="When the fault is fixed (UTC); None while it persists.")
 
@@ -115,6 +120,11 @@ class Scenario(_Frozen):
     root_cause_component: str = Field("", description="Component at fault ('' for none).")
     root_cause_kind: str = Field("", description="Kind of cause.")
     root_cause_metric: str | None = Field(None, description="Metric or column that moves first at the root.")
+    root_cause_terms: tuple[str, ...] = Field(
+        (),
+        description="What the top hypothesis's metric must name (an arm, slice or feature) for the cause to "
+        "count as ranked first; empty: the component alone.",
+    )
     onset_before_end: timedelta | None = Field(
         timedelta(minutes=45),
         description="How long before the end of the data the fault starts (None: no fault).",
@@ -152,6 +162,7 @@ class Scenario(_Frozen):
                 root_cause_component=s.root_cause_component,
                 root_cause_kind=s.root_cause_kind,
                 root_cause_metric=s.root_cause_metric,
+                root_cause_terms=list(s.root_cause_terms),
                 onset=onset,
                 until=until,
             )
@@ -264,6 +275,33 @@ SCENARIOS: dict[str, Scenario] = {
             ),
             # share of traffic the canary serves; logit added to its German rows (legit ones turn positive)
             params={"canary_share": 0.5, "logit_shift": 7.0},
+        ),
+        Scenario(
+            name="arm_hurts_group",
+            description="The A/B experiment's treatment arm (half the requests, split by a hash of the request) "
+            "switches to a new score calibration that over-flags group B; control and group A are untouched. "
+            "The switch is made in the experiment platform, not in the change log: only the log's arm column "
+            "shows it.",
+            incident_types=[_T.BIAS_FAIRNESS],
+            root_cause_component="fraud_model",
+            root_cause_kind="experiment_arm",
+            root_cause_metric="error_rate[group=B,experiment_arm=treatment]",
+            root_cause_terms=("experiment_arm=treatment", "group=B"),
+            # logit added to the treatment arm's group-B rows (legit ones turn positive far more often)
+            params={"logit_shift": 3.0},
+        ),
+        Scenario(
+            name="attribution_shift",
+            description="An unversioned weight push to fraud-model v5 (same version tag, not in the change log) "
+            "makes it lean on merchant_risk: its coefficient x1.5, every other one x0.65. No input drifts and "
+            "accuracy holds so far; only the logged SHAP values show the model uses merchant_risk differently.",
+            incident_types=[_T.QUALITY_DEGRADATION],
+            root_cause_component="fraud_model",
+            root_cause_kind="attribution_shift",
+            root_cause_metric="merchant_risk",
+            root_cause_terms=("merchant_risk",),
+            # factors on the coefficients from onset: merchant_risk's, and every other feature's
+            params={"merchant_risk_weight": 1.5, "other_weight": 0.65},
         ),
         Scenario(
             name="query_flood",

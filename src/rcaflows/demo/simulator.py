@@ -4,7 +4,12 @@ The background (traffic, transactions, labels, metric noise, benign changes) dep
 ``seed``, ``end`` and ``history``, so every scenario equals ``no_fault`` before its injections
 start. Each scenario then applies its :class:`~rcaflows.demo.scenarios.Scenario` effects with its
 own random stream; a multi-fault scenario applies each of its parts at the part's own onset.
-Everything is whole-array numpy; the only loops run over metric series.
+Everything is whole-array numpy; the only loops run over metric series and the model's seven features.
+
+The prediction log carries what ``model.log`` of the demo config declares: the model version,
+the A/B experiment's arm (``experiment_arm``: control/treatment by a seeded hash of the request)
+and each feature's attribution (``shap_<feature>``: the exact SHAP value of the linear logit,
+coefficient x (latent - training mean), of the model that served the row).
 
 Results are cached: :func:`simulate` returns the same :class:`SimulatedWorld` for the same
 arguments, so callers must treat its frames as read-only (copy before changing them).
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from types import MappingProxyType
@@ -113,6 +118,30 @@ def _model_logit(features: Mapping[str, Arr], exclude: str | None = None) -> Arr
     return out
 
 
+# The training population's mean latent of each feature (z ~ N(shift * fraud, 1), fraud at _FRAUD_RATE):
+# the background an attribution is measured against, as SHAP's expected value is.
+_LATENT_MEAN: dict[str, float] = {name: f.shift * _FRAUD_RATE for name, f in _FEATURES.items()}
+
+
+def _scored(features: Mapping[str, Arr], weight: Mapping[str, Arr | float]) -> tuple[Arr, dict[str, Arr]]:
+    """Return the served model's logit and each feature's attribution, row by row.
+
+    ``weight`` scales a feature's coefficient per row (1 where absent: the fixed model). The model
+    is linear in its latents, so a feature's exact SHAP value on the logit scale (independent
+    features, the training population as background) is ``coefficient x (latent - mean latent)``;
+    the attributions and the intercept sum to the logit up to the constant of the means.
+    """
+    n = len(next(iter(features.values())))
+    logit = np.full(n, -_THRESHOLD_LOGIT)
+    attributions: dict[str, Arr] = {}
+    for name, f in _FEATURES.items():
+        coef = f.shift * np.asarray(weight.get(name, 1.0), dtype=float)
+        z = _latent(name, features[name])
+        logit += coef * z
+        attributions[name] = np.broadcast_to(coef * (z - _LATENT_MEAN[name]), (n,))
+    return logit, attributions
+
+
 def _draw_features(rng: np.random.Generator, fraud: Arr) -> dict[str, Arr]:
     """Draw the model features (except hour) for rows with the given true fraud flags."""
     out: dict[str, Arr] = {}
@@ -192,7 +221,10 @@ class _Rows:
     label_ns: Arr
     currency: Arr
     country: Arr
+    treatment: Arr  # the row's request fell in the A/B experiment's treatment arm
     version: Arr | None = None  # model version that served the row (None: the stable one everywhere)
+    # per-row factor on a feature's model coefficient (absent: the fixed model's weight)
+    weight: dict[str, Arr] = field(default_factory=dict)
 
 
 _CURRENCIES = np.array(["EUR", "USD", "GBP"])
@@ -201,6 +233,22 @@ _COUNTRIES = np.array(["DE", "FR", "NL", "ES", "IT", "GB", "US", "PL", "BE", "AT
 _COUNTRY_P = np.array([0.25, 0.15, 0.1, 0.1, 0.1, 0.08, 0.08, 0.06, 0.04, 0.04])
 _CLIENT_IDS = np.array([f"c-{i:04d}" for i in range(1, _N_CLIENTS + 1)], dtype=object)
 _VERSION = "v5"  # the stable fraud-model version
+_ARMS = np.array(["control", "treatment"], dtype=object)  # experiment arms, in the log's experiment_arm
+
+
+def _treatment(seed: int, ts_ns: Arr, client: Arr) -> Arr:
+    """Return the experiment's 50/50 arm split: the top bit of a seeded splitmix64 hash of each request.
+
+    A hash of the request (its time and client), not a random draw: the split is stable for a
+    request, independent of every other column, and draws nothing from the background's streams.
+    """
+    with np.errstate(over="ignore"):
+        x = ts_ns.astype(np.uint64) ^ (client.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        x = x + np.uint64(seed & 0xFFFFFFFF) * np.uint64(0xD1B54A32D192ED03) + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return np.asarray((x >> np.uint64(63)) == 1)
 
 
 def _background_rows(grid: _Grid, seed: int) -> _Rows:
@@ -221,7 +269,9 @@ def _background_rows(grid: _Grid, seed: int) -> _Rows:
     )
     currency = rng.choice(3, size=n, p=[0.8, 0.12, 0.08])
     country = rng.choice(len(_COUNTRIES), size=n, p=_COUNTRY_P)
-    return _Rows(ts_ns, raw_ns, client, group_b, fraud, features, label_ns, currency, country)
+    return _Rows(
+        ts_ns, raw_ns, client, group_b, fraud, features, label_ns, currency, country, _treatment(seed, ts_ns, client)
+    )
 
 
 @lru_cache(maxsize=1)
@@ -302,12 +352,21 @@ def _merchants(grid: _Grid, seed: int) -> pd.DataFrame:
 
 
 def _prediction_frame(
-    grid: _Grid, rows: _Rows, flood: _Flood | None, group_b_shift: Arr, features_order: tuple[str, ...]
+    grid: _Grid,
+    rows: _Rows,
+    flood: _Flood | None,
+    logit_shift: Arr,
+    features_order: tuple[str, ...],
+    seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Assemble the predictions and feature_store frames from the organic rows and any flood."""
+    """Assemble the predictions and feature_store frames from the organic rows and any flood.
+
+    ``logit_shift`` is added to each organic row's logit (a model change that is not in the
+    features: it moves the score, not the feature attributions).
+    """
     end_ns = grid.end.value
-    logit = _model_logit(rows.features) + group_b_shift
-    score = _sigmoid(logit)
+    logit, attributions = _scored(rows.features, rows.weight)
+    score = _sigmoid(logit + logit_shift)
     arrived = rows.label_ns < end_ns
     hour = ((rows.ts_ns // (3600 * 10**9)) % 24).astype(np.int64)
     organic: dict[str, object] = {
@@ -316,8 +375,10 @@ def _prediction_frame(
         "group": np.where(rows.group_b, "B", "A").astype(object),
         "country": _COUNTRIES[rows.country].astype(object),
         "model_version": rows.version if rows.version is not None else np.full(len(rows.ts_ns), _VERSION, object),
+        "experiment_arm": _ARMS[rows.treatment.astype(np.int64)],
         "hour": hour,
         **rows.features,
+        **{f"shap_{name}": np.round(a, 4) for name, a in attributions.items()},
         "score": np.round(score, 6),
         "label": np.where(arrived, rows.fraud, np.nan),
         "label_at": np.where(arrived, rows.label_ns, np.iinfo(np.int64).min),
@@ -326,15 +387,18 @@ def _prediction_frame(
     cols: dict[str, Arr] = {k: np.asarray(v) for k, v in organic.items()}
     if flood is not None and len(flood.ts_ns):
         m = len(flood.ts_ns)
+        flood_logit, flood_attributions = _scored(flood.features, {})
         extra: dict[str, Arr] = {
             "timestamp": flood.ts_ns,
             "client_id": np.full(m, "c-0666", dtype=object),
             "group": np.where(flood.group_b, "B", "A").astype(object),
             "country": np.full(m, "unknown", dtype=object),
             "model_version": np.full(m, _VERSION, dtype=object),
+            "experiment_arm": _ARMS[_treatment(seed, flood.ts_ns, np.full(m, 666)).astype(np.int64)],
             "hour": ((flood.ts_ns // (3600 * 10**9)) % 24).astype(np.int64),
             **flood.features,
-            "score": np.round(_sigmoid(_model_logit(flood.features)), 6),
+            **{f"shap_{name}": np.round(a, 4) for name, a in flood_attributions.items()},
+            "score": np.round(_sigmoid(flood_logit), 6),
             # probes are not real transactions: no ground truth ever arrives for them
             "label": np.full(m, np.nan),
             "label_at": np.full(m, np.iinfo(np.int64).min),
@@ -351,7 +415,9 @@ def _prediction_frame(
             "group": cols["group"],
             "country": cols["country"],
             "model_version": cols["model_version"],
+            "experiment_arm": cols["experiment_arm"],
             **{c: cols[c] for c in features_order},
+            **{f"shap_{name}": cols[f"shap_{name}"] for name in _FEATURES},
             "score": cols["score"],
             "prediction": (cols["score"] >= 0.5).astype(np.int64),
             "label": cols["label"].astype(float),
@@ -619,7 +685,7 @@ def _inject_rows(
     rng: np.random.Generator,
     until: datetime | None = None,
 ) -> tuple[Arr, _Flood | None]:
-    """Apply the scenario's row-level injection in place; return group-B logit shifts and any flood.
+    """Apply the scenario's row-level injection in place; return per-row logit shifts and any flood.
 
     Rows from ``until`` on (the fault fixed) are left as they were.
     """
@@ -650,6 +716,14 @@ def _inject_rows(
         shift = np.where(canary & (rows.country == 0), p["logit_shift"], 0.0)
     elif scenario.name == "retrain_bias":
         shift = np.where(after & rows.group_b, p["group_b_logit_shift"], 0.0)
+    elif scenario.name == "arm_hurts_group":
+        # the experiment's treatment arm over-flags group B; control, and group A in treatment, are untouched
+        shift = np.where(after & rows.treatment & rows.group_b, p["logit_shift"], 0.0)
+    elif scenario.name == "attribution_shift":
+        # the served model leans on merchant_risk and less on the rest: attributions move, accuracy barely
+        for name in _FEATURES:
+            factor = p["merchant_risk_weight"] if name == "merchant_risk" else p["other_weight"]
+            rows.weight[name] = np.where(after, factor, rows.weight.get(name, 1.0))
     elif scenario.name == "query_flood":
         flood = _flood(grid, rng, onset, p["requests_per_min"], until)
     elif scenario.name == "dependency_timeout":
@@ -702,18 +776,18 @@ def _build(scenario: Scenario, seed: int, end: datetime, history: timedelta) -> 
     rows = _background_rows(grid, seed)
     merchants = _merchants(grid, seed)
     keys, values, smooth = _background_metrics(grid, seed)
-    group_b_shift: Arr = np.zeros(len(rows.ts_ns))
+    logit_shift: Arr = np.zeros(len(rows.ts_ns))
     flood: _Flood | None = None
     for (fault, onset), until in zip(faults, scenario.fault_ends(end), strict=True):
         # each fault draws from its own stream: a single-fault scenario's under its name, so the
         # fault of a multi-fault scenario is the same injection moved to its own onset
         inj = _rng(seed, fault.name if fault is scenario else f"{name}/{fault.name}", grid.end)
         shift, fault_flood = _inject_rows(grid, fault, onset, rows, merchants, inj, until)
-        group_b_shift = group_b_shift + shift
+        logit_shift = logit_shift + shift
         flood = fault_flood or flood
         _apply_effects(grid, fault, onset, keys, values, smooth, inj, until)
 
-    predictions, store = _prediction_frame(grid, rows, flood, group_b_shift, features_order)
+    predictions, store = _prediction_frame(grid, rows, flood, logit_shift, features_order, seed)
     raw = _raw_transactions(grid, rows)
     counted = {
         "predictions": _counts_per_minute(grid, predictions["timestamp"]),
@@ -751,9 +825,7 @@ REMEDIES: dict[str, str] = {
 def remedied_faults(scenario: str, action: str, target: str) -> list[str]:
     """Return the faults of ``scenario`` that ``action`` on ``target`` ends (empty: it changes nothing)."""
     parts = [p.scenario for p in SCENARIOS[scenario].parts] or [scenario]
-    return [
-        name for name in parts if REMEDIES.get(name) == action and SCENARIOS[name].root_cause_component == target
-    ]
+    return [name for name in parts if REMEDIES.get(name) == action and SCENARIOS[name].root_cause_component == target]
 
 
 def simulate_remediated(

@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 from rcaflows.model.compare import ColumnComparison, compare_column, row_loss
-from rcaflows.model.estimate import Calibrator, Estimate, estimated_accuracy
+from rcaflows.model.estimate import (
+    Calibrator,
+    ClassCalibrator,
+    Estimate,
+    NeighbourLoss,
+    RegressionEstimate,
+    estimated_accuracy,
+    estimated_multiclass_accuracy,
+)
+from rcaflows.model.individual import IndividualFairness, compare_windows
 from rcaflows.model.log import group_columns, labelled, log_notes, log_problems, model_view, slice_columns
 from rcaflows.model.metrics import MetricTest, MetricUnavailable, compare, default_metrics, value
 from rcaflows.model.slices import Slice, SliceSearch, bh_adjust, search
 
 __all__ = [
     "Calibrator",
+    "ClassCalibrator",
     "ColumnComparison",
     "Estimate",
+    "IndividualFairness",
     "MetricTest",
     "MetricUnavailable",
+    "NeighbourLoss",
+    "RegressionEstimate",
     "Slice",
     "SliceSearch",
     "bh_adjust",
     "compare",
     "compare_column",
+    "compare_windows",
     "default_metrics",
     "estimated_accuracy",
+    "estimated_multiclass_accuracy",
     "group_columns",
     "labelled",
     "log_notes",

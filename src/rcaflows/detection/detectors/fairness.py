@@ -1,7 +1,10 @@
-"""Bias and fairness: gaps between protected groups in positive rate, TPR, FPR and accuracy.
+"""Bias and fairness: gaps between protected groups, and near-identical individuals treated differently.
 
 Every declared group column (``model.log.groups``) is judged; FPR and TPR gaps together are
-equalized odds, the positive-rate gap is demographic parity.
+equalized odds, the positive-rate gap is demographic parity (binary models). Individual fairness
+(``model.analysis.individual_fairness``, every task but ranking) asks whether rows that differ
+only in the protected attribute get different outcomes more often than near-identical rows of the
+same group do (:mod:`rcaflows.model.individual`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from rcaflows.data import Window
 from rcaflows.detection.base import CheckFactory, rate_onset, register, score_from_ratio, ts_array
 from rcaflows.detection.detectors.quality import labelled
 from rcaflows.detection.models import CheckResult
+from rcaflows.model.individual import Comparison, compare_windows
 from rcaflows.model.log import group_columns, model_view
 from rcaflows.vocab import CheckStatus, IncidentType
 
@@ -114,15 +118,145 @@ class FairnessDetector:
         s = config.detectors.bias_fairness
         make = CheckFactory(self.name, self.incident_type, window.current)
         model = config.model
-        if model is None or model.task != "binary":
+        if model is None:
             return []
         cur_view = model_view(window.current.predictions, model)
         ref_view = model_view(window.reference.predictions, model)
         end = pd.Timestamp(window.current.end)
         out: list[CheckResult] = []
-        for i, gcol in enumerate(group_columns(model)):
-            out += self._gaps(make, model, s, cur_view, ref_view, end, gcol, "" if i == 0 else f"[{gcol}]")
-        return self._explain(out)
+        if model.task == "binary":
+            for i, gcol in enumerate(group_columns(model)):
+                out += self._gaps(make, model, s, cur_view, ref_view, end, gcol, "" if i == 0 else f"[{gcol}]")
+            out = self._explain(out)
+        if model.analysis.individual_fairness.enabled and model.task != "ranking":
+            out += self._individual(make, model, s, window, cur_view, ref_view)
+        return out
+
+    def _individual(
+        self,
+        make: CheckFactory,
+        model: ModelConfig,
+        s: FairnessSettings,
+        window: Window,
+        cur_view: pd.DataFrame,
+        ref_view: pd.DataFrame,
+    ) -> list[CheckResult]:
+        """Return one individual-fairness check per group column (plain subtype for the first, ``[col]`` after).
+
+        Fails when the excess's confidence interval lies above ``max_excess`` and so does the
+        interval of its rise from the reference window's excess (a new unfairness, not a standing
+        one); warns when the excess alone passes ``max_excess``.
+        """
+        comp = model.component
+        cols = group_columns(model)
+        subs = ["individual_fairness" + ("" if i == 0 else f"[{c}]") for i, c in enumerate(cols)]
+        if cur_view.empty:
+            msg = "no predictions in the current window"
+            return [make.no_data(comp, sub, msg, metric=sub, check="individual_pairs") for sub in subs]
+        raw = window.current.predictions
+        rid = model.log.request_id
+        ids = raw[rid] if rid is not None and rid in raw.columns else cur_view.get("id")
+        try:
+            results = compare_windows(ref_view, cur_view, model, current_ids=ids)
+        except ValueError as exc:
+            return [
+                make.no_data(comp, sub, f"individual fairness: {exc}", metric=sub, check="individual_pairs")
+                for sub in subs
+            ]
+        return [self._individual_check(make, model, s, sub, r) for sub, r in zip(subs, results, strict=True)]
+
+    @staticmethod
+    def _individual_check(
+        make: CheckFactory, model: ModelConfig, s: FairnessSettings, sub: str, r: Comparison
+    ) -> CheckResult:
+        """Return the individual-fairness check of one group column from its window comparison."""
+        cfg = model.analysis.individual_fairness
+        cur, ref = r.current, r.reference
+        col = cur.column
+        if cur.matched < cfg.min_pairs:
+            why = f"; {cur.problem}" if cur.problem else ""
+            return make.no_data(
+                model.component,
+                sub,
+                f"individual fairness [{col}]: {cur.matched} of {cur.rows} rows have a near-identical row both in "
+                f"another and in their own '{col}' group (need {cfg.min_pairs}; tolerance {cfg.tolerance}){why}",
+                metric=sub,
+                check="individual_pairs",
+                reason="insufficient",
+                details={"group_column": col, "matched": cur.matched, "rows": cur.rows},
+            )
+        if cur.floor > cfg.max_floor:
+            return make.no_data(
+                model.component,
+                sub,
+                f"individual fairness [{col}]: near-identical rows of the same '{col}' group get different outcomes "
+                f"in {cur.floor:.0%} of {cur.matched} pairs (max {cfg.max_floor:.0%}): the declared features do not "
+                "determine the outcome, so a pair says nothing about the protected attribute",
+                metric=sub,
+                check="individual_pairs",
+                reason="insufficient",
+                details={"group_column": col, "matched": cur.matched, "same_rate": cur.floor, "cross_rate": cur.rate},
+            )
+        low, high = cur.interval(s.confidence)
+        ref_ok = ref.matched >= cfg.min_pairs
+        p = r.p_value if ref_ok else float("nan")
+        # new unfairness, not a standing one: the rise from the reference passes max_excess with confidence
+        # (without reference pairs the rise is judged from zero)
+        z = float(norm.ppf(0.5 + s.confidence / 2))
+        rise = cur.excess - (ref.excess if ref_ok else 0.0)
+        rise_low = rise - z * math.sqrt(cur.se**2 + (ref.se**2 if ref_ok else 0.0))
+        if low > cfg.max_excess and rise_low > cfg.max_excess:
+            status = CheckStatus.FAIL
+        elif cur.excess > cfg.max_excess:
+            status = CheckStatus.WARN
+        else:
+            status = CheckStatus.OK
+        score = score_from_ratio(low / cfg.max_excess) if low > 0 else 0.0
+        score = max(score, 0.5) if status == CheckStatus.FAIL else min(score, 0.49)
+        ordered = {g: v for g, v in cur.by_group.items() if "favoured" in v}
+        favoured = max(ordered, key=lambda g: ordered[g]["favoured"], default=None)
+        fav_txt = (
+            f"; group {favoured} gets the higher outcome in {ordered[favoured]['favoured']:.0%} of its discordant pairs"
+            if favoured is not None
+            else ""
+        )
+        ref_txt = f"{ref.excess:+.3f}" if ref_ok else "n/a"
+        return make(
+            check="individual_pairs",
+            subtype=sub,
+            component=model.component,
+            metric=sub,
+            status=status,
+            statistic=cur.excess,
+            baseline=ref.excess if ref_ok else None,
+            threshold=cfg.max_excess,
+            score=score,
+            message=(
+                f"{model.name} near-identical individuals across '{col}' get different outcomes in {cur.rate:.1%} "
+                f"of {cur.matched} pairs vs {cur.floor:.1%} within a group: excess {cur.excess:+.3f}, "
+                f"{s.confidence:.0%} CI [{low:+.3f}, {high:+.3f}] vs reference {ref_txt} (max {cfg.max_excess:.2f})"
+                f"{fav_txt}"
+            ),
+            details={
+                "group_column": col,
+                "matched": cur.matched,
+                "rows": cur.rows,
+                "cross_rate": cur.rate,
+                "same_rate": cur.floor,
+                "excess": cur.excess,
+                "ci_low": low,
+                "ci_high": high,
+                "reference_excess": ref.excess if ref_ok else None,
+                "reference_matched": ref.matched,
+                "rise_p": p,
+                "rise_ci_low": rise_low,
+                "by_group": cur.by_group,
+                "example_pairs": cur.examples,
+                "tolerance": cfg.tolerance,
+                "headline": f"individual unfairness {cur.excess:+.2f} ({col})",
+                **({"log_problem": cur.problem} if cur.problem else {}),
+            },
+        )
 
     def _gaps(
         self,

@@ -8,6 +8,17 @@ bonus for being further upstream; a node whose anomalous upstream node moved no 
 *carrier* of the problem (score cut).  The downstream walk gives the blast radius
 (:meth:`rcaflows.graph.SystemGraph.blast_radius`): the models, serving endpoints and consumers the
 problem reaches, then the components that depend on them.
+
+Training data (issue 16 item 5): when the symptom is on or downstream of a model whose
+``model.training`` is declared, every model version serving the rows after the split is linked
+to the training batch(es) it was trained on (``training.versions`` / ``training.version_column``),
+and each batch is judged again by the training detectors' checks
+(:func:`rcaflows.detection.detectors.training_data.training_checks`: expectation suite, conflicting
+labels, flipped duplicates, source burst, each against the batches before it). A batch that fails
+is a ``training_batch`` candidate on the training node's component, with the version's share of the
+rows and the failed checks as evidence (the rules in ``rules.yaml`` then credit the batch and not the
+model's deploy that carried it); the batch of a version that already served before the onset is a
+weaker ``training_batch_prior`` candidate (half the score, no rule).
 """
 
 from __future__ import annotations
@@ -19,6 +30,9 @@ import numpy as np
 import pandas as pd
 
 from rcaflows.config.models import MetricKind
+from rcaflows.detection.detectors.training_data import training_batches, training_checks, training_component
+from rcaflows.errors import DataError
+from rcaflows.model.training import version_batches
 from rcaflows.rca.context import RcaContext
 from rcaflows.rca.models import Finding, PhaseName, PhaseResult, PhaseStatus
 from rcaflows.rca.phases.component import STRONG_Z
@@ -33,6 +47,16 @@ PIPELINE_KINDS = {
 UPSTREAM_BONUS = 0.15
 DATA_NODE_KINDS = {"source", "job", "dataset"}
 CARRIER_FACTOR = 0.4
+#: kind of the finding that names the failing training batch of a version new since the onset
+TRAINING_KIND = "training_batch"
+#: kind of the finding of a failing batch whose version already served before the onset (weaker)
+TRAINING_KIND_PRIOR = "training_batch_prior"
+#: versions serving less than this share of the rows after the split are not followed to their batches
+MIN_VERSION_SHARE = 0.05
+#: a version is new when its share before the split was below this fraction of its share after it
+NEW_VERSION_FRACTION = 0.5
+#: weight of a batch whose version already served before the onset (it did not change with the symptom)
+OLD_VERSION_FACTOR = 0.5
 
 
 def _check_hits(ctx: RcaContext, node: str, component: str | None) -> list[Any]:
@@ -154,6 +178,11 @@ class LineagePhase:
                     details={"node": node, "depth": depth[node], "anomalous_upstream": sorted(carriers)},
                 )
             )
+        try:
+            trained, notes = _training_findings(ctx, sym_node, self.name)
+        except Exception as exc:  # the training half must not cost the rest of the phase
+            trained, notes = [], [f"training batches not judged: {type(exc).__name__}: {exc}"]
+        findings += trained
         findings.sort(key=lambda f: -f.score)
         roots = [f.component for f in findings if f.kind != "lineage_carrier"][:1]
         radius = ctx.graph.blast_radius([*roots, ctx.symptom.component])
@@ -167,5 +196,103 @@ class LineagePhase:
             status=PhaseStatus.OK,
             findings=findings,
             summary=summary,
-            details={"symptom_node": sym_node, "blast_radius": radius},
+            details={"symptom_node": sym_node, "blast_radius": radius, "training": notes},
         )
+
+
+def _training_findings(ctx: RcaContext, sym_node: str, phase: Any) -> tuple[list[Finding], list[str]]:
+    """Return a finding per failing training batch of a model version serving after the split, and notes.
+
+    The notes say why a link could not be followed (no version column, a version without a declared
+    batch, a batch that is not among the files) or that a linked batch passed every check.
+    """
+    model = ctx.config.model
+    if model is None or model.training is None:
+        return [], []
+    if model.lineage_node != sym_node and model.lineage_node not in nx.ancestors(ctx.lineage, sym_node):
+        return [], []
+    col = model.log.version
+    if col is None:
+        return [], ["model.log.version is not declared: served versions cannot be linked to training batches"]
+    ref, cur = ctx.split_predictions()
+    if cur.empty or col not in cur.columns:
+        return [], [f"no rows with a '{col}' column after the split: no served version to follow"]
+    cur_share = cur[col].dropna().astype(str).value_counts(normalize=True)
+    ref_share = (
+        ref[col].dropna().astype(str).value_counts(normalize=True)
+        if col in ref.columns and not ref.empty
+        else pd.Series(dtype=float)
+    )
+    try:
+        batches = training_batches(model, ctx.data)
+    except DataError as exc:
+        return [], [f"training batches unreadable: {exc}"]
+    links = version_batches(model, batches)
+    by_id = {b.id: b for b in batches}
+    node = model.training.node
+    comp = training_component(ctx.config)
+    split = ctx.analysis.split
+    findings: list[Finding] = []
+    notes: list[str] = []
+    for version, share in cur_share.items():
+        version = str(version)
+        if share < MIN_VERSION_SHARE:
+            continue
+        linked = links.get(version, [])
+        absent = [b for b in linked if b not in by_id]
+        if absent:
+            notes.append(f"version {version}: training batch(es) {absent} not found among the batches read")
+        ids = [b for b in linked if b in by_id]
+        if not ids:
+            if not absent:
+                notes.append(f"version {version}: no training batch declared (model.training.versions)")
+            continue
+        failed = [c for c in training_checks(ctx.config, batches, ids, ctx.data.start, ctx.data.end) if c.failed]
+        before = float(ref_share.get(version, 0.0))
+        new = before < NEW_VERSION_FRACTION * share
+        for bid in ids:
+            mine = sorted((c for c in failed if c.details.get("batch") == bid), key=lambda c: -c.score)
+            if not mine:
+                notes.append(f"version {version}: training batch {bid} passed every check")
+                continue
+            batch = by_id[bid]
+            since = f"{before:.0%} before, new" if new else f"{before:.0%} before too"
+            evidence = [
+                f"model version {version} serves {share:.0%} of the rows from {fmt_time(split)} UTC ({since}) and "
+                f"was trained on batch {bid} of {node} (landed {batch.landed_at:%Y-%m-%d %H:%M} UTC), which failed "
+                f"{len(mine)} check(s): {', '.join(dict.fromkeys(c.check for c in mine))}",
+                *[c.message for c in mine[:3]],
+            ]
+            against = [] if new else [f"version {version} served before the onset too ({before:.0%} of the rows)"]
+            score = max(c.score for c in mine) * (1.0 if new else OLD_VERSION_FACTOR)
+            findings.append(
+                Finding(
+                    phase=phase,
+                    component=comp,
+                    metric=bid,
+                    kind=TRAINING_KIND if new else TRAINING_KIND_PRIOR,
+                    score=float(np.clip(score, 0.0, 1.0)),
+                    onset=onset_or_none(batch.landed_at),
+                    evidence=evidence,
+                    contradicting=against,
+                    details={
+                        "node": node,
+                        "batch": bid,
+                        "version": version,
+                        "version_share": float(share),
+                        "version_share_before": before,
+                        "failed_checks": [
+                            {
+                                "check": c.check,
+                                "incident_type": str(c.incident_type),
+                                "statistic": c.statistic,
+                                "baseline": c.baseline,
+                                "p_value": c.p_value,
+                                "examples": list(c.details.get("examples", [])),
+                            }
+                            for c in mine
+                        ],
+                    },
+                )
+            )
+    return findings, notes
