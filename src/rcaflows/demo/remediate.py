@@ -128,8 +128,21 @@ def demo_mitigation(url: str, scenario: str) -> dict[str, Any]:
         "runbooks": [
             {
                 "name": "bad_deploy",
-                "when": {"cause_kinds": ["deploy", "config_change", "segment_shift", "attribution_shift"]},
+                "when": {
+                    "cause_kinds": [
+                        "deploy",
+                        "config_change",
+                        "segment_shift",
+                        "attribution_shift",
+                        "attribution_drift",
+                    ]
+                },
                 "actions": [hook("rollback", "Roll the cause's component back to its previous version.")],
+            },
+            {
+                "name": "harmful_experiment_arm",
+                "when": {"cause_kinds": ["arm_regression"]},
+                "actions": [hook("stop_arm", "Stop the experiment arm carrying the regression (traffic to control).")],
             },
             {
                 "name": "broken_schema",

@@ -819,6 +819,8 @@ REMEDIES: dict[str, str] = {
     "schema_change_nulls": "restore_schema",
     "query_flood": "block_client",
     "dependency_timeout": "fallback_model",
+    "attribution_shift": "rollback",  # the unversioned weight push is undone by rolling the model back
+    "arm_hurts_group": "stop_arm",
 }
 
 
