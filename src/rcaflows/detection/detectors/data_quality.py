@@ -122,6 +122,72 @@ def _schema_onset(df: pd.DataFrame, expected: list[str]) -> Any:
     return min(firsts) if firsts else df["timestamp"].min()
 
 
+def validate_suite(
+    make: CheckFactory,
+    items: list[tuple[int, ExpectationSpec]],
+    df: pd.DataFrame,
+    *,
+    where: str,
+    comp: str,
+    suite_name: str,
+    onset: Any,
+    details: dict[str, Any],
+    headline: str = "",
+) -> tuple[list[CheckResult], list[Any]]:
+    """Run the expectations ``items`` (``(index in the spec list, spec)``) on one batch ``df``.
+
+    A column an expectation names that the batch lacks is a failing ``schema`` check (the rest still
+    run); great-expectations raising is a ``no_data`` check, never an exception. Returns those checks
+    and GX's results, whose ``expectation_config.meta["spec"]`` is the spec's index. Shared by the
+    serving batches' suite and the training batches' suite (``training_data``).
+    """
+    out: list[CheckResult] = []
+    runnable = []
+    for i, spec in items:
+        if spec.column is not None and spec.column not in df.columns:
+            out.append(
+                make(
+                    check=f"expect_{spec.expectation}",
+                    subtype="schema",
+                    component=comp,
+                    metric=spec.column,
+                    status=CheckStatus.FAIL,
+                    score=0.9,
+                    onset=onset,
+                    message=f"{where}: column '{spec.column}' is missing from the batch "
+                    f"(columns: {', '.join(map(str, df.columns))})",
+                    details={
+                        **details,
+                        "expectation": spec.expectation,
+                        "headline": f"{headline}{spec.column} missing",
+                    },
+                )
+            )
+        else:
+            runnable.append((i, spec))
+    if not runnable:
+        return out, []
+    bd = gx_batch_definition()  # builds the GX context (and _GX) on first use
+    suite = _GX["gx"].ExpectationSuite(name=suite_name)
+    for i, spec in runnable:
+        suite.add_expectation(build_expectation(spec, i))
+    try:
+        res = bd.get_batch(batch_parameters={"dataframe": df}).validate(suite)
+    except Exception as exc:  # a broken suite must not hide the detector's other checks
+        out.append(
+            make.no_data(
+                comp,
+                "batch",
+                f"{where}: great-expectations validation raised {type(exc).__name__}: {exc}",
+                check="expectation_suite",
+                metric=details.get("batch", details.get("node")),
+                details=details,
+            )
+        )
+        return out, []
+    return out, list(res.results)
+
+
 @register
 class DataQualityDetector:
     """Expectations on batches, robust shifts of pipeline metrics, and feature drift per lineage node."""
@@ -164,51 +230,18 @@ class DataQualityDetector:
                 )
                 continue
             df = _without_unused_columns(df, [s for _, s in items])
-            runnable = []
-            for i, spec in items:
-                if spec.column is not None and spec.column not in df.columns:
-                    out.append(
-                        make(
-                            check=f"expect_{spec.expectation}",
-                            subtype="schema",
-                            component=comp,
-                            metric=spec.column,
-                            status=CheckStatus.FAIL,
-                            score=0.9,
-                            onset=to_datetime(df["timestamp"].min()),
-                            message=f"{node}: column '{spec.column}' is missing from the batch "
-                            f"(columns: {', '.join(map(str, df.columns))})",
-                            details={
-                                "node": node,
-                                "expectation": spec.expectation,
-                                "headline": f"{spec.column} missing",
-                            },
-                        )
-                    )
-                else:
-                    runnable.append((i, spec))
-            if not runnable:
-                continue
-            bd = gx_batch_definition()
-            gx = _GX["gx"]
-            suite = gx.ExpectationSuite(name=f"rcaflows_{node}")
-            for i, spec in runnable:
-                suite.add_expectation(build_expectation(spec, i))
-            try:
-                res = bd.get_batch(batch_parameters={"dataframe": df}).validate(suite)
-            except Exception as exc:  # a broken suite must not hide the drift and metric checks
-                out.append(
-                    make.no_data(
-                        comp,
-                        "batch",
-                        f"{node}: great-expectations validation raised {type(exc).__name__}: {exc}",
-                        check="expectation_suite",
-                        metric=node,
-                        details={"node": node},
-                    )
-                )
-                continue
-            for r in res.results:
+            checks, results = validate_suite(
+                make,
+                items,
+                df,
+                where=node,
+                comp=comp,
+                suite_name=f"rcaflows_{node}",
+                onset=to_datetime(df["timestamp"].min()),
+                details={"node": node},
+            )
+            out += checks
+            for r in results:
                 spec = specs[int(r.expectation_config.meta["spec"])]
                 out.append(self._expectation_check(make, node, comp, spec, r, df, window.reference.batches.get(node)))
         return out
@@ -394,8 +427,10 @@ class DataQualityDetector:
         """
         if nulls_only and col in history.columns:
             return rate_onset(
-                history["timestamp"], history[col].isna().to_numpy(dtype=float),
-                cur["timestamp"], cur[col].isna().to_numpy(dtype=float),
+                history["timestamp"],
+                history[col].isna().to_numpy(dtype=float),
+                cur["timestamp"],
+                cur[col].isna().to_numpy(dtype=float),
             )
         r = pd.to_numeric(ref[col], errors="coerce") if col in ref.columns else pd.Series(dtype=float)
         c = pd.to_numeric(cur[col], errors="coerce")

@@ -26,7 +26,7 @@ import pandas as pd
 from rcaflows.config.models import ExpectationSpec, ModelConfig, SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection.base import CheckFactory, register, score_from_ratio, to_datetime
-from rcaflows.detection.detectors.data_quality import _GX, DataQualityDetector, build_expectation, gx_batch_definition
+from rcaflows.detection.detectors.data_quality import DataQualityDetector, validate_suite
 from rcaflows.detection.models import CheckResult
 from rcaflows.detection.poisoning import CONFLICTING_LABELS, FLIPPED_DUPLICATES, SOURCE_BURST, Signal, batch_signals
 from rcaflows.errors import DataError
@@ -159,53 +159,21 @@ def _suite_checks(
     node = model.training.node
     where = f"{node} batch {batch.id}"
     df = batch.rows
-    out: list[CheckResult] = []
-    runnable = []
-    for i, spec in enumerate(specs):
-        if spec.column is not None and spec.column not in df.columns:
-            out.append(
-                make(
-                    check=f"expect_{spec.expectation}",
-                    subtype="schema",
-                    component=comp,
-                    metric=spec.column,
-                    status=CheckStatus.FAIL,
-                    score=0.9,
-                    onset=onset,
-                    message=f"{where}: column '{spec.column}' is missing from the batch "
-                    f"(columns: {', '.join(map(str, df.columns))})",
-                    details={
-                        "node": node,
-                        "batch": batch.id,
-                        "expectation": spec.expectation,
-                        "headline": f"batch {batch.id}: {spec.column} missing",
-                    },
-                )
-            )
-        else:
-            runnable.append((i, spec))
-    if not runnable:
-        return out
-    bd = gx_batch_definition()
-    suite = _GX["gx"].ExpectationSuite(name=f"rcaflows_training_{node}")
-    for i, spec in runnable:
-        suite.add_expectation(build_expectation(spec, i))
-    try:
-        res = bd.get_batch(batch_parameters={"dataframe": df}).validate(suite)
-    except Exception as exc:  # a broken suite must not hide the label signals
-        out.append(
-            make.no_data(
-                comp,
-                "batch",
-                f"{where}: great-expectations validation raised {type(exc).__name__}: {exc}",
-                check="expectation_suite",
-                metric=batch.id,
-                details={"node": node, "batch": batch.id},
-            )
-        )
+    out, results = validate_suite(
+        make,
+        list(enumerate(specs)),
+        df,
+        where=where,
+        comp=comp,
+        suite_name=f"rcaflows_training_{node}",
+        onset=onset,
+        details={"node": node, "batch": batch.id},
+        headline=f"batch {batch.id}: ",
+    )
+    if not results:
         return out
     dated = df.assign(timestamp=batch.landed_at)  # a training check dates from when its batch landed
-    for r in res.results:
+    for r in results:
         spec = specs[int(r.expectation_config.meta["spec"])]
         chk = DataQualityDetector._expectation_check(make, where, comp, spec, r, dated, None)
         details = {**chk.details, "node": node, "batch": batch.id}
