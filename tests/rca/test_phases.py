@@ -283,3 +283,18 @@ def test_context_build_and_graphs() -> None:
     assert ctx.depends.has_edge("gateway", "client:c1")
     assert ctx.system.lineage_node_of("gateway") == "scoring_api"
     assert ctx.config.rca.lookback == timedelta(hours=6)
+
+
+def test_model_behaviour_runs_with_a_categorical_feature() -> None:
+    """A string feature (a category) is left to the drift tests; the numeric analyses still run on the rest."""
+    assert CFG.model is not None
+    cat = CFG.model.features[-1]
+    p = predictions(group_b_shift=2.5)
+    p[cat] = np.where(p[cat] > 10, "high", "low")
+    res = run_phase(
+        PHASES[PhaseName.MODEL_BEHAVIOUR], context(("fraud_model", "fpr_gap", IncidentType.BIAS_FAIRNESS), p=p)
+    )
+    assert res.status == PhaseStatus.OK, res.error
+    seg = next(f for f in res.findings if f.kind == "segment_shift")
+    assert seg.component == "fraud_model" and "group B" in seg.evidence[0]
+    assert not any(f.metric == cat for f in res.findings if f.kind == "attribution_shift")

@@ -79,7 +79,7 @@ def parse_human(markdown: str, where: str) -> dict[str, str]:
 
 
 def merge_human(found: dict[str, str]) -> dict[str, str]:
-    """Return every known section (its found text, else the placeholder), then the unknown ones found."""
+    """Return every known section (the text people wrote, else the PLACEHOLDER prompt), then unknown ones found."""
     merged = {name: found.get(name, PLACEHOLDER) for name in SECTIONS}
     merged.update({k: v for k, v in found.items() if k not in SECTIONS})
     return merged

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 from scipy import stats
 
 from rcaflows.config.models import ModelConfig
@@ -77,6 +78,8 @@ class ModelBehaviourPhase:
                 error=f"too few predictions (reference {len(ref)}, current {len(cur)})",
             )
         feats = [f for f in model.features if f in ref.columns and f in cur.columns]
+        # the z-scores and correlations below are numeric; a categorical feature is left to the drift tests
+        numeric = [f for f in feats if is_numeric_dtype(ref[f]) and is_numeric_dtype(cur[f])]
         onset = ctx.reference_time
         findings: list[Finding] = []
         details: dict[str, Any] = {"n_reference": len(ref), "n_current": len(cur)}
@@ -84,15 +87,15 @@ class ModelBehaviourPhase:
         # --- OOD inputs per client -------------------------------------------------------------
         excluded: list[str] = []
         ccol = model.client_column
-        if feats and ccol in cur.columns:
+        if numeric and ccol in cur.columns:
             # robust location/scale from an even stride of at most MAX_OOD_REFERENCE rows: quantiles of
             # 100k rows are as good as of a million, and the sort is the phase's largest cost
             step = max(1, -(-len(ref) // MAX_OOD_REFERENCE))
-            rv = ref[feats].iloc[::step].to_numpy(dtype=float, na_value=np.nan)
+            rv = ref[numeric].iloc[::step].to_numpy(dtype=float, na_value=np.nan)
             med = np.nanmedian(rv, axis=0)
             q75, q25 = np.nanpercentile(rv, [75, 25], axis=0)
             scale = np.where((q75 - q25) > 0, (q75 - q25) / 1.349, np.nanstd(rv, axis=0) + 1e-9)
-            cz = np.abs((cur[feats].to_numpy(dtype=float, na_value=np.nan) - med) / scale)
+            cz = np.abs((cur[numeric].to_numpy(dtype=float, na_value=np.nan) - med) / scale)
             ood_z = ctx.config.detectors.security_adversarial.ood_z
             ood = np.nan_to_num(cz, nan=0.0).max(axis=1) > ood_z
             rz = np.abs((rv - med) / scale)
@@ -291,8 +294,8 @@ class ModelBehaviourPhase:
         # --- attribution proxy: correlation of each input with the score --------------------------
         # logged attributions beat a proxy; declared but absent from this log, the proxy stands in
         logged = any(c in cur.columns for c in model.log.attributions.values())
-        if "score" in cur.columns and feats and not logged:
-            cols = list(feats)
+        if "score" in cur.columns and numeric and not logged:
+            cols = list(numeric)
             r_df, c_df = ref[cols].astype(float), cur_in[cols].astype(float)
             if gcol in cur.columns:
                 for g in sorted(set(ref[gcol].astype(str).unique()))[1:]:
