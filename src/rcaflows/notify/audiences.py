@@ -14,6 +14,7 @@ lifecycle's subscribers; this module only decides and delivers.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -161,17 +162,33 @@ def _environment() -> jinja2.Environment:
     return environment()
 
 
+@functools.cache
 def _plain_env() -> jinja2.Environment:
     """Return the report environment without escaping: these messages are plain text, not Markdown tables."""
-    return _environment().overlay(autoescape=False, finalize=lambda v: "—" if v is None else v)
+    from rcaflows.reporting.render import OVERLAY_CACHE
+
+    return _environment().overlay(
+        autoescape=False, finalize=lambda v: "—" if v is None else v, cache_size=OVERLAY_CACHE
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _dir_env(env: jinja2.Environment, directory: Path) -> jinja2.Environment:
+    """Return ``env`` that also finds templates in ``directory`` (a config's own templates), kept per directory."""
+    from rcaflows.reporting.render import OVERLAY_CACHE
+
+    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(directory), *([env.loader] if env.loader else [])])
+    return env.overlay(loader=loader, cache_size=OVERLAY_CACHE)
 
 
 def _template(env: jinja2.Environment, name: str) -> jinja2.Template:
-    """Return the template ``name`` under templates/, or the file at ``name`` if it is an absolute path."""
+    """Return the template ``name`` under templates/, or the file at ``name`` if it is an absolute path.
+
+    Compiled templates are kept (a file changed on disk is compiled again: Jinja checks its mtime).
+    """
     path = Path(name)
     if path.is_absolute():
-        loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(path.parent), *([env.loader] if env.loader else [])])
-        return env.overlay(loader=loader).get_template(path.name)
+        return _dir_env(env, path.parent).get_template(path.name)
     return env.get_template(name)
 
 

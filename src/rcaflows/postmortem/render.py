@@ -8,7 +8,7 @@ from typing import Any
 import rcaflows
 from rcaflows.postmortem.models import Postmortem, PostmortemPaths
 from rcaflows.postmortem.sections import html_sections, markdown_sections
-from rcaflows.reporting.render import _atomic_write, environment, escape_markdown
+from rcaflows.reporting.render import _atomic_write, environment, markdown_environment
 
 HTML_TEMPLATE = "postmortem.html.j2"
 MARKDOWN_TEMPLATE = "postmortem.md.j2"
@@ -35,8 +35,7 @@ def render_markdown(pm: Postmortem) -> str:
 
     The human sections are put in after rendering: the template's escaping would break their markers.
     """
-    env = environment().overlay(autoescape=False, finalize=lambda v: escape_markdown("—" if v is None else v))
-    md = env.get_template(MARKDOWN_TEMPLATE).render(_context(pm))
+    md = markdown_environment().get_template(MARKDOWN_TEMPLATE).render(_context(pm))
     return _before(md, "## Action items", markdown_sections(pm.human)) if pm.human else md
 
 
