@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
-from prefect.utilities.annotations import quote
+from prefect.utilities.annotations import opaque
 
 from rcaflows import pipeline
 from rcaflows.board import BOARD_KEY, board_markdown
@@ -47,13 +47,20 @@ def config_ref(config: str | None) -> str | None:
     return str(Path(ref).resolve()) if ref else None
 
 
-def untracked(cfg: SystemConfig) -> SystemConfig:
-    """Return ``cfg`` marked so a task call does not walk its fields (no task returned it: nothing to link).
+T = TypeVar("T")
+
+
+def whole(value: T) -> T:
+    """Return ``value`` marked so that a task call takes it whole, without walking its contents.
 
     Prefect visits every nested value of a task's parameters twice per call, looking for upstream
-    results; on a system config that is ~10 ms a task.
+    futures and results to link: on a system config, a detection report or an RCA context that is
+    10-100 ms a task, ~1 s of CPU per demo scenario. A value marked here is still resolved (a
+    future is waited for) and still linked to the task that returned it; only its insides are not
+    searched, and nothing the engine passes keeps a future inside. For direct task calls only: a
+    Dask task runner ships the marker itself to its workers (Prefect 3.9), so ``.submit()`` takes values.
     """
-    return cast(SystemConfig, quote(cfg))
+    return cast(T, opaque(value))
 
 
 def store_for(cfg: SystemConfig) -> Store:

@@ -18,7 +18,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from flows import reap, scaleout
-from flows.common import config_ref, hour_floor, load_window, publish_board, resolve_config, store_for, untracked
+from flows.common import config_ref, hour_floor, load_window, publish_board, resolve_config, store_for, whole
 from flows.rca import rca as rca_flow
 from rcaflows import pipeline, wiring
 from rcaflows.config import SystemConfig
@@ -170,17 +170,17 @@ def detection(
     origin = {"config": config_ref(config)}
     end = hour_floor(at)
     current_start = pipeline.current_start(cfg, end)
-    reaped = reap.reap_runs(untracked(cfg))  # RCA runs that died or overran: failed, audited, re-queued
+    reaped = reap.reap_runs(whole(cfg))  # RCA runs that died or overran: failed, audited, re-queued
     # A source that cannot be read opens an 'unreadable' incident instead of failing the run.
-    data: MonitoringData = load_window(untracked(cfg), current_start - cfg.window.baseline, end, unreadable_ok=True)
+    data: MonitoringData = load_window(whole(cfg), current_start - cfg.window.baseline, end, unreadable_ok=True)
     # yesterday's fixed faults leave the reference, so today's normal does not look like a change
     data = pipeline.forget_fixed_faults(store_for(cfg), cfg, data, current_start)
     report: DetectionReport = (
         scaleout.scan(cfg, data, current_start)
         if scaleout.wants_scale_out(cfg)
-        else detect(untracked(cfg), data, current_start)
+        else detect(whole(cfg), whole(data), current_start)
     )
-    handled: DetectionOutcome = persist(untracked(cfg), report, end, origin)
+    handled: DetectionOutcome = persist(whole(cfg), whole(report), end, origin)
     outcomes = handled.incidents
     # A run killed after storing an incident but before its RCA left it uninvestigated: start that RCA now.
     missed = set(reap.uninvestigated(cfg, [o.key for o in outcomes if not o.created]))

@@ -19,7 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import AwareDatetime, Field
 from sqlalchemy.orm import Session
 
-from flows.common import load_window, publish_board, resolve_config, store_for
+from flows.common import load_window, publish_board, resolve_config, store_for, whole
 from rcaflows import wiring
 from rcaflows.config import SystemConfig
 from rcaflows.errors import DataError, RcaflowsError, TransitionError
@@ -341,12 +341,12 @@ def rca(
     log = get_run_logger()
     started = time.monotonic()
     cfg = resolve_config(config)
-    plan = plan_rca(cfg, incident, component, metric, start, end)
+    plan = plan_rca(whole(cfg), incident, component, metric, start, end)
     if incident is not None and config is None and plan.origin.get("config"):
         # Reload with the config the incident was detected with.
         cfg = resolve_config(plan.origin.get("config"))
     phases = list(enabled_phases(cfg))  # a config error (unknown phase, bad settings) fails before any work
-    data = load_window(cfg, plan.start, plan.end)
+    data = load_window(whole(cfg), plan.start, plan.end)
     ctx = investigation(cfg, plan, data)
     if plan.incident_id is None:  # an incident's symptom may be a feature or a check, not a metric series
         require_symptom_data(ctx)
@@ -361,9 +361,10 @@ def rca(
         # Host, pid and process start: the reaper fails this run at once if its process dies.
         "runner": runner_info(),
     }
-    run_id = open_run(cfg, plan, fingerprint, params)
+    run_id = open_run(whole(cfg), whole(plan), fingerprint, params)
     deadline = started + cfg.rca.runs.time_limit.total_seconds()
     try:
+        # ctx is not marked whole() here: a Dask task runner ships the marker, not the value
         futures = {p: run_phase.submit(p, ctx) for p in phases}
         results = []
         for p, fut in futures.items():
@@ -374,18 +375,18 @@ def rca(
                 log.warning("phase %s failed: %s", p, exc)
                 results.append(PhaseResult(phase=p, status=PhaseStatus.FAILED, error=f"{type(exc).__name__}: {exc}"))
         _check_deadline(cfg, deadline)
-        result = synthesize_task(ctx, results)
+        result = synthesize_task(whole(ctx), [whole(r) for r in results])
         _check_deadline(cfg, deadline)
-        report = render_report(cfg, plan, result, run_id, ctx)
+        report = render_report(whole(cfg), whole(plan), whole(result), run_id, whole(ctx))
     except RcaTimeLimitError as exc:
         # Failed as the reaper fails an overrun run: audited, the incident back to triaged, re-queued per policy.
         actor = f"rca:{flow_run.id}" if flow_run.id else "rca"
         fail_run(store_for(cfg), run_id, ("time_limit", str(exc)), cfg.rca.runs.max_attempts, actor)
         raise
     except Exception as exc:
-        record_run(cfg, plan, run_id, None, None, error=f"{type(exc).__name__}: {exc}")
+        record_run(whole(cfg), whole(plan), run_id, None, None, error=f"{type(exc).__name__}: {exc}")
         raise
-    record_run(cfg, plan, run_id, result, report)
+    record_run(whole(cfg), whole(plan), run_id, whole(result), report)
     publish_board(cfg)
     top = result.top
     log.info(
