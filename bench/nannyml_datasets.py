@@ -22,11 +22,10 @@ chunks, so a chunk is never compared with itself):
   10 % of the reference for errors; p < 0.001);
 * **degraded** (the truth the flags are scored against): the chunk's realized metric is worse
   than every reference chunk's (outside the reference chunks' range on the bad side);
-* **estimate**: the chunk again with its labels withheld; for binary models the detector's CBPE
-  check (``accuracy_drop_estimated``) carries the estimated accuracy; for the multiclass model
-  the library's multiclass CBPE (``rcaflows.model.estimate.ClassCalibrator``) and for the
-  regression model its nearest-neighbour loss estimate (``NeighbourLoss``) are called directly
-  (the detector does not call them yet).
+* **estimate**: the chunk again with its labels withheld; the detector's estimated check carries
+  the estimate (``details.estimated``): CBPE accuracy for the binary and multiclass models
+  (``accuracy_drop_estimated``), the direct loss estimate of the MAE for the regression model
+  (``mae_worse_estimated``, :class:`rcaflows.model.estimate.DirectLoss`).
 
 Printed: one row per dataset; written: ``bench/results/nannyml_datasets.json`` (rows and chunks).
 """
@@ -50,7 +49,6 @@ from rcaflows.config.loader import demo_config_path, load_config
 from rcaflows.config.models import ModelAnalysisConfig, ModelConfig, PredictionLogConfig, SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection.detectors.quality import QualityDetector
-from rcaflows.model.estimate import ClassCalibrator, NeighbourLoss, estimated_multiclass_accuracy
 from rcaflows.vocab import CheckStatus
 
 BENCH = Path(__file__).resolve().parent
@@ -123,34 +121,9 @@ def judge_chunk(config: SystemConfig, spec: dict[str, Any], ref: pd.DataFrame, c
         "realized": check.statistic if judged else None,
         "p": check.p_value,
     }
-    est = [c for c in det.run(_window(ref, chunk, spec, hide_labels=True), config) if c.check == "cbpe"]
+    est = [c for c in det.run(_window(ref, chunk, spec, hide_labels=True), config) if c.details.get("estimated")]
     out["estimate"] = est[0].statistic if est else None
-    if spec["task"] == "multiclass":
-        out["estimate"] = multiclass_estimate(spec, ref, chunk)
-    elif spec["task"] == "regression":
-        out["estimate"] = regression_estimate(spec, ref, chunk)
     return out
-
-
-def regression_estimate(spec: dict[str, Any], ref: pd.DataFrame, chunk: pd.DataFrame) -> float:
-    """Return rcaflows' nearest-neighbour MAE estimate of a chunk (:class:`NeighbourLoss`, fitted on the reference)."""
-    roles = {spec["y_pred"]: "prediction", spec["y_true"]: "label"}
-    est = NeighbourLoss.fit(ref.rename(columns=roles), spec["features"])
-    return est.estimate(chunk.rename(columns=roles).drop(columns=["label"])).mae
-
-
-def multiclass_estimate(spec: dict[str, Any], ref: pd.DataFrame, chunk: pd.DataFrame) -> float:
-    """Return rcaflows' multiclass CBPE accuracy of a chunk, fitted on the reference.
-
-    The quality detector estimates binary models only, so this calls the library function the
-    detector would call (:class:`rcaflows.model.estimate.ClassCalibrator`) directly.
-    """
-    classes = list(spec["proba"])
-    cols = [spec["proba"][c] for c in classes]
-    codes = {c: i for i, c in enumerate(classes)}
-    cal = ClassCalibrator.fit(ref[cols].to_numpy(float), ref[spec["y_true"]].map(codes).to_numpy())
-    pred = chunk[spec["y_pred"]].map(codes).to_numpy()
-    return estimated_multiclass_accuracy(cal(chunk[cols].to_numpy(float)), pred).accuracy
 
 
 def _load(outdir: Path, name: str) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
@@ -231,11 +204,7 @@ def evaluate(outdir: Path, name: str) -> tuple[dict[str, Any], list[dict[str, An
         "false_flags_ref": sum(c["flagged"] for c in ref_c),
         "nannyml_alerts": _idx(nml_alerts),
         "nannyml_alerts_ref": sum(c["nannyml_alert"] for c in ref_c),
-        "rcaflows_estimator": {
-            "binary": "CBPE (detector)",
-            "multiclass": "CBPE (estimate.py)",
-            "regression": "k-NN loss (estimate.py)",
-        }[spec["task"]],
+        "rcaflows_estimator": "DLE (detector)" if spec["task"] == "regression" else "CBPE (detector)",
         "est_mae_rcaflows": round(mae_ours, 4) if mae_ours is not None else "none",
         "nannyml_estimator": spec["estimator"],
         "est_mae_nannyml": round(float(np.mean(np.abs(theirs - realized))), 4),

@@ -1,4 +1,4 @@
-"""The demo runs its scenarios in forked worker processes: outcomes keep their order, context and failures carry over."""
+"""The demo runs its scenarios in forked worker processes: outcomes keep their order, context and failures carry."""
 
 from __future__ import annotations
 

@@ -258,8 +258,9 @@ class ModelAnalysisConfig(_Model):
     )
     estimate: bool = Field(
         True,
-        description="Estimate binary accuracy of rows without labels yet from calibrated scores (CBPE); the "
-        "estimate warns, it never fails a check on its own.",
+        description="Estimate the quality of rows without labels yet: classifier accuracy from calibrated scores "
+        "(CBPE), regression MAE from a model of the reference errors (DLE); the estimate warns, it never fails "
+        "a check on its own.",
     )
     slice_columns: list[str] = Field(
         default_factory=list,

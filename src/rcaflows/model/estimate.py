@@ -9,13 +9,12 @@ expected accuracy is the mean calibrated probability of the predicted class. The
 while the score-to-label relation (concept) is unchanged; it tracks a covariate shift, not a
 concept shift, so it is reported as estimated and never fails a check alone.
 
-A regression error cannot be read off a calibrated confidence. NannyML's DLE fits a
-gradient-boosted model of the absolute error on the features and the prediction; rcaflows carries
-no fitted model, so :class:`NeighbourLoss` estimates it by nearest neighbours instead: the error
-of an unlabelled row is the mean error of its ``k`` nearest labelled reference rows in the space
-of the robust-scaled numeric features, the one-hot categoricals and the scaled prediction. It
-follows a covariate shift into regions where the model errs more or less, as DLE does, but is
-coarser (on NannyML's car-price set its chunk error is about twice DLE's, see docs/models.md).
+A regression error cannot be read off a calibrated confidence. As NannyML's DLE does,
+:class:`DirectLoss` fits gradient-boosted trees of each reference row's absolute error on the
+features and the prediction, and averages their prediction over the rows still without labels.
+The trees are grown here (:class:`Booster`, histogram splits in whole-array numpy) because
+LightGBM and scikit-learn are not runtime dependencies of rcaflows; their settings are
+LightGBM's defaults, the ones DLE runs with.
 """
 
 from __future__ import annotations
@@ -25,10 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import isotonic_regression
-from scipy.spatial import cKDTree
-
-#: Reference neighbours whose errors are averaged per unlabelled row (regression estimate).
-NEIGHBOURS = 10
 
 
 @dataclass(frozen=True)
@@ -117,72 +112,178 @@ class RegressionEstimate:
     n: int
 
 
-@dataclass(frozen=True)
-class NeighbourLoss:
-    """Direct loss estimation by nearest neighbours: reference errors looked up around each new row."""
+#: Boosted trees of the direct loss estimate: LightGBM's defaults (the model NannyML's DLE fits),
+#: depth-wise (depth 5: up to 32 leaves against LightGBM's 31), with XGBoost's default L2 of 1 on leaf values.
+ROUNDS = 100
+LEARNING_RATE = 0.1
+DEPTH = 5
+MIN_LEAF = 20
+L2 = 1.0
+#: Histogram bins per input (LightGBM's max_bin): quantile edges of a numeric input, categories by error.
+BINS = 255
+#: Reference rows the loss model is fitted on at most (an even stride): enough for 32-leaf trees.
+MAX_FIT_ROWS = 100_000
 
-    tree: cKDTree
-    abs_errors: np.ndarray
-    numeric: tuple[str, ...]
-    centre: np.ndarray
-    scale: np.ndarray
-    categories: tuple[tuple[str, tuple[str, ...]], ...]
-    k: int
+
+@dataclass(frozen=True)
+class Booster:
+    """Gradient-boosted regression trees (squared loss) over binned inputs, grown level by level.
+
+    Each tree is stored per level: the input and bin threshold of every node (a node that found no
+    useful split sends all rows left), and the values of its ``2**depth`` leaves.
+    """
+
+    base: float
+    features: tuple[np.ndarray, ...]  # per tree: (depth, 2**depth) input index per node
+    thresholds: tuple[np.ndarray, ...]  # per tree: (depth, 2**depth) bin threshold per node (row goes right if >)
+    leaves: tuple[np.ndarray, ...]  # per tree: (2**depth,) leaf values
 
     @classmethod
-    def fit(cls, reference: pd.DataFrame, features: list[str], k: int = NEIGHBOURS) -> NeighbourLoss:
-        """Index the labelled reference rows (a model view: ``prediction``, ``label`` and the features).
+    def fit(cls, codes: np.ndarray, y: np.ndarray, bins: int = BINS + 1) -> Booster:
+        """Fit ``ROUNDS`` trees to ``y`` on integer bin codes (n x inputs, each in ``[0, bins)``)."""
+        n, k = codes.shape
+        flat = codes + (np.arange(k) * bins)[None, :]
+        rows = np.arange(n)
+        base = float(y.mean())
+        pred = np.full(n, base)
+        feats, thrs, leaves = [], [], []
+        for _ in range(ROUNDS):
+            r = y - pred
+            node = np.zeros(n, dtype=np.int64)
+            f_tree = np.zeros((DEPTH, 1 << DEPTH), dtype=np.int64)
+            t_tree = np.full((DEPTH, 1 << DEPTH), bins, dtype=np.int64)
+            r_rep = np.repeat(r, k)
+            for level in range(DEPTH):
+                m = 1 << level
+                # histograms of residual sums and counts per (node, input, bin), all nodes of the level at once
+                key = (node[:, None] * (k * bins) + flat).ravel()
+                g = np.bincount(key, weights=r_rep, minlength=m * k * bins).reshape(m, k, bins)
+                c = np.bincount(key, minlength=m * k * bins).reshape(m, k, bins).astype(float)
+                gl, cl = np.cumsum(g, axis=2), np.cumsum(c, axis=2)
+                gt, ct = gl[:, :, -1:], cl[:, :, -1:]
+                gain = gl**2 / (cl + L2) + (gt - gl) ** 2 / (ct - cl + L2) - gt**2 / (ct + L2)
+                gain = np.where((cl >= MIN_LEAF) & (ct - cl >= MIN_LEAF), gain, -np.inf).reshape(m, -1)
+                best = gain.argmax(axis=1)
+                useful = gain[np.arange(m), best] > 0
+                f_tree[level, :m] = best // bins
+                t_tree[level, :m] = np.where(useful, best % bins, bins)
+                node = 2 * node + (codes[rows, f_tree[level, node]] > t_tree[level, node])
+            total = np.bincount(node, weights=r, minlength=1 << DEPTH)
+            count = np.bincount(node, minlength=1 << DEPTH)
+            leaf = LEARNING_RATE * total / (count + L2)
+            pred += leaf[node]
+            feats.append(f_tree)
+            thrs.append(t_tree)
+            leaves.append(leaf)
+        return cls(base, tuple(feats), tuple(thrs), tuple(leaves))
+
+    def predict(self, codes: np.ndarray) -> np.ndarray:
+        """Return the boosted prediction of each row of bin codes."""
+        n = len(codes)
+        rows = np.arange(n)
+        out = np.full(n, self.base)
+        for f_tree, t_tree, leaf in zip(self.features, self.thresholds, self.leaves, strict=True):
+            node = np.zeros(n, dtype=np.int64)
+            for level in range(len(f_tree)):
+                node = 2 * node + (codes[rows, f_tree[level, node]] > t_tree[level, node])
+            out += leaf[node]
+        return out
+
+
+@dataclass(frozen=True)
+class Binning:
+    """Inputs to integer bin codes: numeric by reference quantiles, categorical by the reference's mean error.
+
+    A numeric input's missing values get the code ``BINS``; a category unseen in the
+    reference (or beyond the ``BINS - 1`` most frequent) gets the code ``BINS``. Categories are
+    coded in the order of their mean absolute error on the reference, so a threshold split on the
+    code separates categories with low errors from those with high ones (the optimal binary
+    partition of a category under squared loss, Fisher 1958).
+    """
+
+    numeric: tuple[str, ...]
+    edges: tuple[np.ndarray, ...]
+    categories: tuple[tuple[str, dict[str, int]], ...]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, inputs: list[str], errors: np.ndarray) -> Binning:
+        """Learn the bins of ``inputs`` on the reference rows and their absolute errors."""
+        numeric = tuple(c for c in inputs if pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool)
+        qs = np.linspace(0, 1, BINS + 1)[1:-1]
+        edges = []
+        for c in numeric:
+            x = frame[c].to_numpy(dtype=float)
+            x = x[np.isfinite(x)]
+            edges.append(np.unique(np.quantile(x, qs)) if len(x) else np.array([]))
+        categories = []
+        for c in inputs:
+            if c in numeric:
+                continue
+            v = frame[c].astype(str)
+            frequent = v.value_counts().index[: BINS - 1]
+            order = pd.Series(errors, index=frame.index)[v.isin(frequent)].groupby(v).mean().sort_values().index
+            categories.append((c, {str(k): i for i, k in enumerate(order)}))
+        return cls(numeric, tuple(edges), tuple(categories))
+
+    def codes(self, frame: pd.DataFrame) -> np.ndarray:
+        """Return ``frame``'s inputs as an n x inputs matrix of bin codes in ``[0, BINS]`` (``BINS``: missing)."""
+        parts = []
+        for c, e in zip(self.numeric, self.edges, strict=True):
+            x = frame[c].to_numpy(dtype=float)
+            parts.append(np.where(np.isnan(x), BINS, np.searchsorted(e, x, side="right")))
+        parts += [
+            frame[c].astype(str).map(mapping).fillna(BINS).to_numpy(dtype=np.int64) for c, mapping in self.categories
+        ]
+        return np.column_stack(parts).astype(np.int64) if parts else np.zeros((len(frame), 0), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class DirectLoss:
+    """Direct loss estimation (NannyML's DLE): a boosted model of each row's error, fitted on the reference.
+
+    The model maps the features and the prediction of a labelled reference row to its absolute
+    error (and, when asked, its squared error); on rows still without labels its mean is the
+    estimated MAE (its root mean, the RMSE). It follows a covariate shift into regions where the
+    model errs more or less; like every estimate it assumes the concept did not change.
+    """
+
+    binning: Binning
+    abs_model: Booster
+    sq_model: Booster | None
+
+    @classmethod
+    def fit(cls, reference: pd.DataFrame, features: list[str], *, rmse: bool = False) -> DirectLoss:
+        """Fit the loss model on labelled reference rows (a model view: ``prediction``, ``label``, features).
+
+        ``rmse``: also fit a model of the squared error (twice the time). At most ``MAX_FIT_ROWS``
+        rows are used, an even stride through the reference.
 
         Raises:
-            ValueError: when the reference lacks the prediction or label column, or has fewer than k rows.
+            ValueError: when the reference lacks the prediction or label column, or has too few rows.
         """
         missing = [c for c in ("prediction", "label") if c not in reference.columns]
         if missing:
             raise ValueError(f"a regression loss estimate needs the reference's {missing} column(s)")
         ref = reference.loc[reference["label"].notna() & reference["prediction"].notna()]
-        if len(ref) < k:
-            raise ValueError(f"{len(ref)} labelled reference rows; the loss estimate needs at least {k}")
-        present = [f for f in features if f in ref.columns]
-        numeric = tuple(
-            c for c in ["prediction", *present] if pd.api.types.is_numeric_dtype(ref[c]) and ref[c].dtype != bool
-        )
-        x = ref[list(numeric)].to_numpy(dtype=float)
-        centre = np.nanmedian(x, axis=0)
-        q1, q3 = np.nanpercentile(x, [25, 75], axis=0)
-        scale = (q3 - q1) / 1.349
-        scale = np.where(scale > 0, scale, np.nanstd(x, axis=0))
-        scale = np.where(scale > 0, scale, 1.0)
-        categories = tuple(
-            (c, tuple(str(v) for v in pd.unique(ref[c].astype(str)))) for c in present if c not in numeric
-        )
-        errors = np.abs(ref["label"].to_numpy(dtype=float) - ref["prediction"].to_numpy(dtype=float))
-        points = _points(ref, numeric, centre, scale, categories)
-        return cls(cKDTree(points), errors, numeric, centre, scale, categories, k)
-
-    def space(self, frame: pd.DataFrame) -> np.ndarray:
-        """Return ``frame``'s rows as points of the reference's space."""
-        return _points(frame, self.numeric, self.centre, self.scale, self.categories)
+        if len(ref) < 2 * MIN_LEAF:
+            raise ValueError(f"{len(ref)} labelled reference rows; the loss estimate needs at least {2 * MIN_LEAF}")
+        if len(ref) > MAX_FIT_ROWS:
+            ref = ref.iloc[:: -(-len(ref) // MAX_FIT_ROWS)]
+        inputs = ["prediction", *dict.fromkeys(f for f in features if f in ref.columns and f != "prediction")]
+        err = ref["label"].to_numpy(dtype=float) - ref["prediction"].to_numpy(dtype=float)
+        binning = Binning.fit(ref, inputs, np.abs(err))
+        codes = binning.codes(ref)
+        return cls(binning, Booster.fit(codes, np.abs(err)), Booster.fit(codes, err**2) if rmse else None)
 
     def estimate(self, frame: pd.DataFrame) -> RegressionEstimate:
-        """Return the expected MAE and RMSE of ``frame``'s predictions (a model view without labels)."""
+        """Return the expected MAE (and RMSE if fitted, else NaN) of ``frame``'s predictions (no labels needed)."""
         if frame.empty:
             return RegressionEstimate(float("nan"), float("nan"), 0)
-        _, idx = self.tree.query(self.space(frame), k=self.k)
-        err = self.abs_errors[idx]
-        return RegressionEstimate(float(err.mean()), float(np.sqrt((err**2).mean())), len(frame))
-
-
-def _points(
-    frame: pd.DataFrame,
-    numeric: tuple[str, ...],
-    centre: np.ndarray,
-    scale: np.ndarray,
-    categories: tuple[tuple[str, tuple[str, ...]], ...],
-) -> np.ndarray:
-    """Return rows as points: scaled numeric columns (missing at the centre) and one-hot categoricals."""
-    x = (frame[list(numeric)].to_numpy(dtype=float) - centre) / scale
-    parts = [np.nan_to_num(x, nan=0.0)]
-    for col, values in categories:
-        v = frame[col].astype(str).to_numpy()
-        parts.append(np.column_stack([v == c for c in values]).astype(float))
-    return np.column_stack(parts)
+        codes = self.binning.codes(frame)
+        mae = float(np.clip(self.abs_model.predict(codes), 0, None).mean())
+        rmse = (
+            float(np.sqrt(np.clip(self.sq_model.predict(codes), 0, None).mean()))
+            if self.sq_model is not None
+            else float("nan")
+        )
+        return RegressionEstimate(mae, rmse, len(frame))

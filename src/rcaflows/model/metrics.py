@@ -56,6 +56,8 @@ class MetricTest:
     n_reference: int
     n_current: int
     estimated: bool = False
+    #: Standard error of ``change`` under the test (the quality detector widens it by between-chunk spread).
+    se: float = math.nan
 
     @property
     def relative_change(self) -> float:
@@ -296,7 +298,7 @@ def compare(
         change = worse_sign * (vc - vr)
         se = math.hypot(se_r, se_c)
         pv = float(stats.norm.sf(change / se)) if se > 0 else (0.0 if change > 0 else 1.0)
-        return MetricTest(metric, vr, vc, change, pv, n_r, n_c)
+        return MetricTest(metric, vr, vc, change, pv, n_r, n_c, se=se)
     ur, uc = units(reference, model, metric, threshold), units(current, model, metric, threshold)
     if len(ur) < 2 or len(uc) < 2:
         raise MetricUnavailable(f"{metric}: too few rows ({len(ur)} reference, {len(uc)} current)")
@@ -306,15 +308,18 @@ def compare(
         pooled = (kr + kc) / (len(ur) + len(uc))
         se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / len(ur) + 1 / len(uc)))
         change = vr - vc
-        return MetricTest(metric, vr, vc, change, float(stats.norm.sf(change / se)), len(ur), len(uc))
+        return MetricTest(metric, vr, vc, change, float(stats.norm.sf(change / se)), len(ur), len(uc), se=se)
+    se = math.sqrt(ur.var(ddof=1) / len(ur) + uc.var(ddof=1) / len(uc))  # Welch's
     if metric == "bias":
         vr, vc = float(ur.mean()), float(uc.mean())
         pv = float(stats.ttest_ind(uc, ur, equal_var=False).pvalue)
-        return MetricTest(metric, vr, vc, abs(vc) - abs(vr), pv if abs(vc) > abs(vr) else 1.0, len(ur), len(uc))
+        return MetricTest(metric, vr, vc, abs(vc) - abs(vr), pv if abs(vc) > abs(vr) else 1.0, len(ur), len(uc), se=se)
     alternative = "greater" if metric in LOWER_IS_BETTER else "less"
     pv = float(stats.ttest_ind(uc, ur, equal_var=False, alternative=alternative).pvalue)
     if metric == "rmse":
         vr, vc = float(np.sqrt(ur.mean())), float(np.sqrt(uc.mean()))
+        # delta method: the test is on mean squared errors, the change in RMSE units
+        se = se / (vr + vc) if vr + vc > 0 else se
     else:
         vr, vc = float(ur.mean()), float(uc.mean())
-    return MetricTest(metric, vr, vc, worse_sign * (vc - vr), pv if np.isfinite(pv) else 1.0, len(ur), len(uc))
+    return MetricTest(metric, vr, vc, worse_sign * (vc - vr), pv if np.isfinite(pv) else 1.0, len(ur), len(uc), se=se)
