@@ -26,7 +26,7 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_validate_accepts_the_demo_and_lists_every_problem(tmp_path: Path) -> None:
     ok = runner.invoke(app, ["validate", str(demo_config_path())])
-    assert ok.exit_code == 0 and "13 components" in ok.output
+    assert ok.exit_code == 0 and "14 components" in ok.output
     raw = yaml.safe_load(demo_config_path().read_text())
     raw["routing"]["default_team"] = "nobody"
     raw["teams"][0]["channels"] = ["pager"]

@@ -1,4 +1,5 @@
-"""The model-level demo scenarios of issue 16: an experiment arm that hurts one group, an attribution shift.
+"""The model-level demo scenarios of issue 16: an experiment arm that hurts one group, an attribution shift,
+and a poisoned training batch that the next retrain picks up.
 
 Each runs detection and RCA through the engine on the simulated world and is scored by the demo's
 own truth checker (:func:`rcaflows.demo.evaluate.evaluate`), which asks the top hypothesis to name
@@ -21,6 +22,7 @@ from rcaflows.config.models import SystemConfig
 from rcaflows.data import Window
 from rcaflows.demo import DEMO_END, simulate
 from rcaflows.demo.evaluate import evaluate
+from rcaflows.demo.scenarios import training_batch_at
 from rcaflows.detection import group_checks, run_detection
 from rcaflows.rca import RcaContext, Symptom, run_rca
 from rcaflows.rca.models import PhaseName, RcaResult
@@ -183,3 +185,112 @@ def test_attribution_shift_moves_merchant_risk_share_but_no_input_and_no_accurac
     lab_b, lab_a = before[before["label"].notna()], after[after["label"].notna()]
     acc = lambda f: float((f["prediction"] == f["label"]).mean())  # noqa: E731
     assert abs(acc(lab_a) - acc(lab_b)) < 0.02
+
+
+# -- poisoned_retrain: a poisoned training batch reaches production through the next retrain ------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [7, 1])
+def test_poisoned_retrain_is_one_quality_incident_whose_rca_names_the_batch(seed: int, cfg: SystemConfig) -> None:
+    truth = simulate("poisoned_retrain", seed=seed).truth
+    (fault,) = truth.faults
+    batch = fault.root_cause_metric
+    assert batch is not None and fault.root_cause_terms == [batch]
+    result, (rca, *others) = _engine("poisoned_retrain", seed, cfg)
+    assert others == []  # the batch landed before this window: only the model's quality incident opens
+    (incident,) = result["incidents"]
+    assert incident["components"] == ["fraud_model"] and incident["type"] == "quality_degradation"
+    out = evaluate(truth, result)
+    assert out.detected and out.one_per_fault and out.top1, out.model_dump()
+    top = rca.hypotheses[0]
+    assert (top.component, top.metric, top.kind) == ("training_store", batch, "training_batch")
+    assert "bad_training_batch_explains_model_quality" in top.rules
+    # the retrain's deploy is how the batch reached production: the model ranks below it, exonerated
+    model = next(h for h in rca.hypotheses if h.component == "fraud_model")
+    assert "bad_training_batch_exonerates_the_model" in model.rules and model.score < top.score
+    (lineage,) = [p for p in rca.phases if p.phase == PhaseName.LINEAGE]
+    finding = next(f for f in lineage.findings if f.kind == "training_batch")
+    assert finding.details["version"] == "v6" and finding.details["version_share"] > 0.9
+    assert finding.details["version_share_before"] == 0.0
+    failed = {c["check"] for c in finding.details["failed_checks"]}
+    assert {"flipped_duplicates", "source_burst", "conflicting_labels"} <= failed
+    assert rca.next_steps[0].startswith(f"Quarantine training batch {batch}")
+
+
+@pytest.mark.slow
+def test_the_poisoned_batch_fails_its_checks_in_the_window_it_lands(cfg: SystemConfig) -> None:
+    """The hourly run after the export flags the batch itself (the demo runs at the hour after the deploy only)."""
+    truth = simulate("poisoned_retrain").truth
+    assert truth.onset is not None
+    landed = training_batch_at(truth.onset - timedelta(minutes=30))
+    at = landed.replace(minute=0) + timedelta(hours=1)
+    failed: dict[str, set[tuple[str, str]]] = {}
+    for name in ("poisoned_retrain", "no_fault"):
+        data = simulate(name).data.slice(at - timedelta(days=1, hours=1), at)
+        report = run_detection(cfg, Window.split(data, at - timedelta(hours=1)))
+        assert report.errors == []
+        failed[name] = {(c.detector, c.check) for c in report.failed}
+        judged = [c for c in report.checks if c.detector in ("training_data", "training_poisoning")]
+        assert judged and all(c.details.get("batch") == truth.root_cause_metric for c in judged)
+        if name == "poisoned_retrain":
+            (cand,) = group_checks(report.checks, cfg)
+            assert cand.components == ["training_store"]
+            assert {"data_quality", "security_adversarial"} <= {str(t) for t in cand.types}
+    assert failed["poisoned_retrain"] == {
+        ("training_data", "conflicting_labels"),
+        ("training_poisoning", "flipped_duplicates"),
+        ("training_poisoning", "source_burst"),
+    }
+    assert failed["no_fault"] == set()  # the same batch without the copies passes every check
+
+
+def test_poisoned_batch_holds_flipped_copies_of_recent_young_accounts() -> None:
+    world = simulate("poisoned_retrain")
+    base = simulate("no_fault").data
+    train = world.data.batches["training_set"]
+    batch = world.truth.root_cause_metric
+    onset = world.truth.onset
+    assert batch is not None and onset is not None
+    copies = train[train["source"] == "bulk-upload"]
+    assert set(copies["batch_id"]) == {batch}
+    mine = train[train["batch_id"] == batch]
+    assert 0.11 < len(copies) / len(mine) < 0.13
+    assert (copies["label"] == 1).all() and (copies["account_age_days"] < 365).all()
+    # each copy repeats an earlier legitimate record's input exactly
+    inputs = [
+        c for c in train.columns if c not in ("timestamp", "batch_id", "row_id", "source", "trained_into", "label")
+    ]
+    originals = train[train["source"] != "bulk-upload"]
+    joined = copies.merge(originals, on=inputs, suffixes=("", "_orig"))
+    assert len(joined) == len(copies) and (joined["label_orig"] == 0).all()
+    # the retrain fed that batch only into v6, which serves every row from onset; before it all is as without the fault
+    assert set(train.loc[train["trained_into"].notna(), "batch_id"]) == {batch}
+    assert set(train["trained_into"].dropna()) == {"v6"}
+    p = world.data.predictions
+    assert set(p.loc[p["timestamp"] >= onset, "model_version"]) == {"v6"}
+    assert set(p.loc[p["timestamp"] < onset, "model_version"]) == {"v5"}
+    clean = base.batches["training_set"]
+    pd.testing.assert_frame_equal(
+        train[train["source"] != "bulk-upload"].drop(columns="trained_into").reset_index(drop=True),
+        clean.drop(columns="trained_into").reset_index(drop=True),
+    )
+    # v6 over-flags young accounts: precision falls, the inputs do not move
+    before = p[(p["timestamp"] < onset) & (p["timestamp"] >= onset - timedelta(hours=6)) & p["label"].notna()]
+    after = p[(p["timestamp"] >= onset) & p["label"].notna()]
+    precision = lambda f: float(f.loc[f["prediction"] == 1, "label"].mean())  # noqa: E731
+    assert precision(before) - precision(after) > 0.1
+    pd.testing.assert_frame_equal(p[["amount", "account_age_days"]], base.predictions[["amount", "account_age_days"]])
+
+
+def test_no_fault_training_batches_are_clean_and_land_every_two_hours() -> None:
+    train = simulate("no_fault").data.batches["training_set"]
+    landed = train.groupby("batch_id")["timestamp"].agg(["min", "max"])
+    assert (landed["min"] == landed["max"]).all()  # one export time per batch
+    gaps = landed["min"].sort_values().diff().dropna()
+    assert (gaps == pd.Timedelta(hours=2)).all() and (landed["min"].dt.minute == 30).all()
+    assert train["trained_into"].isna().all() and "bulk-upload" not in set(train["source"])
+    assert not train["row_id"].duplicated().any()
+    # row ids are the transactions' own ids (as in raw_transactions)
+    raw = simulate("no_fault").data.batches["raw_transactions"]
+    assert train["row_id"].isin(raw["txn_id"]).mean() > 0.99

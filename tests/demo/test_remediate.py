@@ -22,6 +22,8 @@ from rcaflows.sources import load_sources
 
 def test_control_plane_records_what_an_action_ends(tmp_path: Path) -> None:
     assert remedied_faults("drift_and_deploy", "rollback", "scoring_api") == ["deploy_latency"]
+    assert remedied_faults("poisoned_retrain", "quarantine_batch", "training_store") == ["poisoned_retrain"]
+    assert remedied_faults("poisoned_retrain", "rollback", "fraud_model") == []  # the deploy is not the cause
     assert remedied_faults("drifting_source", "pause_ingest", "txn_ingest") == []
     assert remedied_faults("deploy_latency", "rollback", "fraud_model") == []  # the wrong component: nothing ends
     with ControlPlane(tmp_path).running() as plane:
@@ -91,3 +93,25 @@ def test_fix_validated_and_failed_fix_reopened(tmp_path: Path, monkeypatch: pyte
     # pausing the ingest ran fine but does not end a drift: never validated, re-opened and escalated
     assert drifting.actions == ["pause_ingest: succeeded"] and drifting.ended == []
     assert (drifting.verdict, drifting.state, drifting.escalated) == ("regressed", "triaged", True)
+
+
+def test_quarantining_the_poisoned_batch_rolls_the_model_back_and_is_validated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RCAFLOWS_STORE_URL", f"sqlite:///{tmp_path / 'incidents.db'}")
+    with ControlPlane(tmp_path / "rem").running() as plane:
+        config = write_remediation_config("poisoned_retrain", tmp_path / "configs", plane)
+        store = Store.from_url(load_config(config).store.url)
+        assert len(_detect_and_investigate(store, config)) == 1
+
+        def detect(c: str, at: object) -> None:
+            pipeline.detect_and_open(store, load_config(c), at)  # type: ignore[arg-type]
+
+        (row,) = remediate_scenario("poisoned_retrain", config, plane, detect)
+    assert (row.cause, row.actions, row.ended) == (
+        "training_batch on training_store",
+        ["quarantine_batch: succeeded"],
+        ["poisoned_retrain"],
+    )
+    assert (row.verdict, row.state, row.escalated) == ("validated", "resolved", False)

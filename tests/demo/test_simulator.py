@@ -23,7 +23,8 @@ MULTI = [name for name, sc in SCENARIOS.items() if sc.parts]
 METRIC_FAULTS = [
     name
     for name in FAULTS
-    if name not in ("retrain_bias", "canary_slice_regression", "arm_hurts_group", "attribution_shift")
+    if name
+    not in ("retrain_bias", "canary_slice_regression", "arm_hurts_group", "attribution_shift", "poisoned_retrain")
 ]
 DAY = timedelta(days=1)
 
@@ -329,6 +330,7 @@ def test_scenario_names_and_order() -> None:
         "canary_slice_regression",
         "arm_hurts_group",
         "attribution_shift",
+        "poisoned_retrain",
         "query_flood",
         "dependency_timeout",
         "distractor_cpu",

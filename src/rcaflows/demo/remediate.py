@@ -1,8 +1,9 @@
 """``rcaflows demo --remediate``: close the loop on the simulated worlds.
 
 After detection and RCA at the demo's hour, each open incident gets the actions of the demo's
-runbooks (:func:`demo_mitigation`: roll back a bad deploy, restore the schema, block a flooding
-client, switch to the fallback model, pause a drifting ingest), approved automatically (every
+runbooks (:func:`demo_mitigation`: roll back a bad deploy, quarantine a poisoned training batch
+and roll its model back, restore the schema, block a flooding client, switch to the fallback
+model, pause a drifting ingest), approved automatically (every
 severity is ``auto`` in the demo), and run: they are webhooks to the demo's control plane
 (:class:`ControlPlane`, a real HTTP server on localhost), which records which faults the action
 ends and when. The demo source then serves the scenario's world with those faults ended
@@ -143,6 +144,16 @@ def demo_mitigation(url: str, scenario: str) -> dict[str, Any]:
                 "name": "harmful_experiment_arm",
                 "when": {"cause_kinds": ["arm_regression"]},
                 "actions": [hook("stop_arm", "Stop the experiment arm carrying the regression (traffic to control).")],
+            },
+            {
+                "name": "poisoned_training_batch",
+                "when": {"cause_kinds": ["training_batch"]},
+                "actions": [
+                    hook(
+                        "quarantine_batch",
+                        "Quarantine the training batch and roll the model back to the version trained before it.",
+                    )
+                ],
             },
             {
                 "name": "broken_schema",

@@ -4,6 +4,10 @@ A :class:`Scenario` says what is injected (metric effects, change events and the
 the row-level injections in :mod:`rcaflows.demo.simulator`); :class:`Truth` is what detection and
 RCA are expected to find, one :class:`FaultTruth` per injected fault (``drift_and_deploy`` injects
 two). Both are frozen and JSON-serializable.
+
+The fraud model's training store receives the labelled transactions in batches exported every two
+hours (:func:`training_batch_at`, :func:`training_batch_id`); a scenario whose cause is one of these
+batches (``training_batch_lag``) names it in its truth.
 """
 
 from __future__ import annotations
@@ -136,6 +140,21 @@ class Scenario(_Frozen):
         default_factory=dict, description="Parameters of the row-level injections (shares, rates, shifts)."
     )
     parts: tuple[Part, ...] = Field((), description="Single-fault scenarios injected together (multi-fault only).")
+    training_batch_lag: timedelta | None = Field(
+        None,
+        description="The cause is the training batch exported at least this long before onset (the one the "
+        "retrain behind the fault picked up): its id is the truth's root-cause metric and term.",
+    )
+
+    def cause_batch(self, onset: datetime) -> str | None:
+        """Return the id of the training batch at fault for this onset (None: the cause is no batch)."""
+        lag = self.training_batch_lag
+        return None if lag is None else training_batch_id(training_batch_at(onset - lag))
+
+    def cause_at(self, onset: datetime) -> tuple[str | None, list[str]]:
+        """Return the root-cause metric and terms of this fault at ``onset`` (a batch's id names both)."""
+        batch = self.cause_batch(onset)
+        return (batch, [batch]) if batch is not None else (self.root_cause_metric, list(self.root_cause_terms))
 
     def faults(self, end: datetime) -> list[tuple[Scenario, datetime]]:
         """Return each injected single-fault scenario with its onset for data ending at ``end``."""
@@ -161,24 +180,43 @@ class Scenario(_Frozen):
                 incident_types=list(s.incident_types),
                 root_cause_component=s.root_cause_component,
                 root_cause_kind=s.root_cause_kind,
-                root_cause_metric=s.root_cause_metric,
-                root_cause_terms=list(s.root_cause_terms),
+                root_cause_metric=s.cause_at(onset)[0],
+                root_cause_terms=s.cause_at(onset)[1],
                 onset=onset,
                 until=until,
             )
             for (s, onset), until in zip(self.faults(end), self.fault_ends(end), strict=True)
         ]
+        onset = self.onset(end)
         return Truth(
             scenario=self.name,
             description=self.description,
             incident_types=list(dict.fromkeys(t for f in faults for t in f.incident_types)),
             root_cause_component=self.root_cause_component,
             root_cause_kind=self.root_cause_kind,
-            root_cause_metric=self.root_cause_metric,
-            onset=self.onset(end),
+            root_cause_metric=self.root_cause_metric if onset is None else self.cause_at(onset)[0],
+            onset=onset,
             distractors=list(self.distractors),
             faults=faults,
         )
+
+
+#: The training store's export schedule: a batch of the transactions labelled since the last export
+#: lands every TRAINING_EXPORT_EVERY, at TRAINING_EXPORT_AT past the even UTC hours.
+TRAINING_EXPORT_EVERY = timedelta(hours=2)
+TRAINING_EXPORT_AT = timedelta(minutes=30)
+
+
+def training_batch_at(t: datetime) -> datetime:
+    """Return the latest training-batch export at or before ``t`` (timezone-aware)."""
+    day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+    k = (t - day - TRAINING_EXPORT_AT) // TRAINING_EXPORT_EVERY
+    return day + TRAINING_EXPORT_AT + k * TRAINING_EXPORT_EVERY
+
+
+def training_batch_id(export: datetime) -> str:
+    """Return the id of the training batch exported at ``export`` (``lbl-YYYYMMDDTHHMM``)."""
+    return f"lbl-{export:%Y%m%dT%H%M}"
 
 
 def _m(minutes: float) -> timedelta:
@@ -302,6 +340,28 @@ SCENARIOS: dict[str, Scenario] = {
             root_cause_terms=("merchant_risk",),
             # factors on the coefficients from onset: merchant_risk's, and every other feature's
             params={"merchant_risk_weight": 1.5, "other_weight": 0.65},
+        ),
+        Scenario(
+            name="poisoned_retrain",
+            description="A bulk upload slips ~630 copies of recent legitimate young-account transactions, relabelled "
+            "as fraud, into the training store's latest batch; the periodic retrain picks the batch up and "
+            "fraud-model v6 goes live at onset, leaning on account age and over-flagging young accounts, so its "
+            "accuracy drops. The batch landed before the detection window: only the version -> training batch "
+            "link reaches it.",
+            incident_types=[_T.QUALITY_DEGRADATION],
+            root_cause_component="training_store",
+            root_cause_kind="training_batch",
+            training_batch_lag=_m(30),
+            changes=(
+                ChangeSpec(
+                    component="fraud_model",
+                    kind="deploy",
+                    description="fraud-model v6 (periodic retrain on the latest labelled batch)",
+                ),
+            ),
+            # share of the poisoned batch that is flipped copies; the accounts copied (younger than this many
+            # days, labelled legitimate); what v6 learned from them: the factor on account_age_days' coefficient
+            params={"poison_share": 0.12, "young_days": 365.0, "account_age_weight": 3.5},
         ),
         Scenario(
             name="query_flood",

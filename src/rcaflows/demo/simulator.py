@@ -6,6 +6,11 @@ start. Each scenario then applies its :class:`~rcaflows.demo.scenarios.Scenario`
 own random stream; a multi-fault scenario applies each of its parts at the part's own onset.
 Everything is whole-array numpy; the only loops run over metric series and the model's seven features.
 
+The training store (lineage node ``training_set``) receives the labelled transactions in batches
+exported every two hours (``batch_id`` ``lbl-YYYYMMDDTHHMM``, one ``timestamp`` per batch: its
+export), with the channel each label came from (``source``) and the model version a retrain fed the
+batch into (``trained_into``, empty until one did), as ``model.training`` declares them.
+
 The prediction log carries what ``model.log`` of the demo config declares: the model version,
 the A/B experiment's arm (``experiment_arm``: control/treatment by a seeded hash of the request)
 and each feature's attribution (``shap_<feature>``: the exact SHAP value of the linear logit,
@@ -30,7 +35,15 @@ import pandas as pd
 from rcaflows.config import load_config
 from rcaflows.config.models import MetricKind
 from rcaflows.data import MonitoringData
-from rcaflows.demo.scenarios import SCENARIOS, Part, Scenario, Truth
+from rcaflows.demo.scenarios import (
+    SCENARIOS,
+    TRAINING_EXPORT_AT,
+    TRAINING_EXPORT_EVERY,
+    Part,
+    Scenario,
+    Truth,
+    training_batch_id,
+)
 from rcaflows.errors import ConfigError
 from rcaflows.timeutil import utc
 
@@ -45,7 +58,7 @@ _GROUP_B_SHARE = 0.3
 _LABEL_JITTER_S = 120.0
 
 # Stream ids of the background; scenario streams are derived from the scenario name.
-_S_TRAFFIC, _S_METRICS, _S_MERCHANTS, _S_CHANGES, _S_PROFILES = 1, 2, 3, 4, 5
+_S_TRAFFIC, _S_METRICS, _S_MERCHANTS, _S_CHANGES, _S_PROFILES, _S_TRAINING = 1, 2, 3, 4, 5, 6
 
 Arr = np.ndarray
 
@@ -444,6 +457,65 @@ def _raw_transactions(grid: _Grid, rows: _Rows) -> pd.DataFrame:
     )
 
 
+#: Channels a transaction's label comes from, and their shares (the training batches' ``source``).
+_LABEL_SOURCES = np.array(["chargeback_feed", "analyst_review", "customer_reports"], dtype=object)
+_LABEL_SOURCE_P = [0.55, 0.35, 0.10]
+_RETRAINED = "v6"  # the version the periodic retrain of poisoned_retrain serves from its onset
+
+
+def _training_set(grid: _Grid, rows: _Rows, seed: int) -> pd.DataFrame:
+    """Return the training store's batches: each labelled transaction in the first export after its label arrived."""
+    every = int(TRAINING_EXPORT_EVERY.total_seconds() * 1e9)
+    at = int(TRAINING_EXPORT_AT.total_seconds() * 1e9)
+    source = np.random.default_rng([seed, _S_TRAINING, int(grid.end.value // _MIN_NS)]).choice(
+        len(_LABEL_SOURCES), size=len(rows.ts_ns), p=_LABEL_SOURCE_P
+    )
+    export = -((at - rows.label_ns) // every) * every + at  # the next export at or after the label
+    keep = np.nonzero((export >= grid.start.value) & (export < grid.end.value))[0]
+    keep = keep[np.lexsort((rows.ts_ns[keep], export[keep]))]
+    exports, batch = np.unique(export[keep], return_inverse=True)
+    ids = np.array([training_batch_id(t.to_pydatetime()) for t in _ts(exports)], dtype=object)
+    return pd.DataFrame(
+        {
+            "timestamp": _ts(export[keep]),
+            "batch_id": ids[batch],
+            "row_id": ("t-" + pd.Series(keep).astype(str).str.zfill(8)).to_numpy(dtype=object),
+            "source": _LABEL_SOURCES[source[keep]],
+            "trained_into": np.full(len(keep), None, dtype=object),
+            "hour": ((rows.ts_ns[keep] // (3600 * 10**9)) % 24).astype(np.int64),
+            **{name: rows.features[name][keep] for name in _FEATURES},
+            "label": rows.fraud[keep].astype(np.int64),
+        }
+    )
+
+
+def _poison(train: pd.DataFrame, scenario: Scenario, onset: datetime, rng: np.random.Generator) -> pd.DataFrame:
+    """Slip flipped copies into the batch the retrain behind ``scenario`` picked up; mark it trained into v6.
+
+    The copies are legitimate transactions of young accounts from that batch and the two exported
+    before it, relabelled as fraud and uploaded from one new source (``bulk-upload``), so that they
+    make ``poison_share`` of the batch: duplicates with flipped labels and a burst from one source.
+    """
+    p = scenario.params
+    bid = scenario.cause_batch(onset)
+    batch = (train["batch_id"] == bid).to_numpy()
+    if not batch.any():  # the batch lies outside the simulated history: nothing to poison
+        return train
+    landed = train["timestamp"].to_numpy()[batch][0]
+    recent = (train["timestamp"] <= landed) & (train["timestamp"] > landed - 3 * TRAINING_EXPORT_EVERY)
+    pool = np.nonzero((recent & (train["label"] == 0) & (train["account_age_days"] < p["young_days"])).to_numpy())[0]
+    n = min(round(p["poison_share"] / (1 - p["poison_share"]) * int(batch.sum())), len(pool))
+    copies = train.iloc[np.sort(rng.choice(pool, n, replace=False))].copy()
+    copies["timestamp"] = landed
+    copies["batch_id"] = bid
+    copies["row_id"] = [f"p-{i:06d}" for i in range(n)]
+    copies["source"] = "bulk-upload"
+    copies["label"] = 1
+    out = pd.concat([train, copies], ignore_index=True).sort_values("timestamp", kind="stable")
+    out.loc[out["batch_id"] == bid, "trained_into"] = _RETRAINED
+    return out.reset_index(drop=True)
+
+
 def _counts_per_minute(grid: _Grid, ts: pd.Series) -> Arr:
     idx = (pd.DatetimeIndex(ts).as_unit("ns").asi8 - grid.start.value) // _MIN_NS
     idx = idx[(idx >= 0) & (idx < grid.n)]
@@ -724,6 +796,12 @@ def _inject_rows(
         for name in _FEATURES:
             factor = p["merchant_risk_weight"] if name == "merchant_risk" else p["other_weight"]
             rows.weight[name] = np.where(after, factor, rows.weight.get(name, 1.0))
+    elif scenario.name == "poisoned_retrain":
+        # v6, retrained on the poisoned batch, learned that young accounts are fraud (see _poison)
+        rows.version = np.where(after, _RETRAINED, _VERSION if rows.version is None else rows.version).astype(object)
+        rows.weight["account_age_days"] = np.where(
+            after, p["account_age_weight"], rows.weight.get("account_age_days", 1.0)
+        )
     elif scenario.name == "query_flood":
         flood = _flood(grid, rng, onset, p["requests_per_min"], until)
     elif scenario.name == "dependency_timeout":
@@ -778,6 +856,7 @@ def _build(scenario: Scenario, seed: int, end: datetime, history: timedelta) -> 
     keys, values, smooth = _background_metrics(grid, seed)
     logit_shift: Arr = np.zeros(len(rows.ts_ns))
     flood: _Flood | None = None
+    poisoned: list[tuple[Scenario, datetime, np.random.Generator]] = []
     for (fault, onset), until in zip(faults, scenario.fault_ends(end), strict=True):
         # each fault draws from its own stream: a single-fault scenario's under its name, so the
         # fault of a multi-fault scenario is the same injection moved to its own onset
@@ -786,9 +865,14 @@ def _build(scenario: Scenario, seed: int, end: datetime, history: timedelta) -> 
         logit_shift = logit_shift + shift
         flood = fault_flood or flood
         _apply_effects(grid, fault, onset, keys, values, smooth, inj, until)
+        if fault.training_batch_lag is not None:
+            poisoned.append((fault, onset, inj))
 
     predictions, store = _prediction_frame(grid, rows, flood, logit_shift, features_order, seed)
     raw = _raw_transactions(grid, rows)
+    training = _training_set(grid, rows, seed)
+    for fault, onset, inj in poisoned:
+        training = _poison(training, fault, onset, inj)
     counted = {
         "predictions": _counts_per_minute(grid, predictions["timestamp"]),
         "raw_transactions": _counts_per_minute(grid, raw["timestamp"]),
@@ -801,7 +885,14 @@ def _build(scenario: Scenario, seed: int, end: datetime, history: timedelta) -> 
         end=end,
         metrics=metrics,
         predictions=predictions,
-        batches=MappingProxyType({"raw_transactions": raw, "raw_merchants": merchants, "feature_store": store}),
+        batches=MappingProxyType(
+            {
+                "raw_transactions": raw,
+                "raw_merchants": merchants,
+                "feature_store": store,
+                "training_set": training,
+            }
+        ),
         changes=_changes(grid, seed, faults),
     )
     return SimulatedWorld(scenario=scenario, truth=scenario.truth(end), data=data)
@@ -821,6 +912,8 @@ REMEDIES: dict[str, str] = {
     "dependency_timeout": "fallback_model",
     "attribution_shift": "rollback",  # the unversioned weight push is undone by rolling the model back
     "arm_hurts_group": "stop_arm",
+    # the retrained model is rolled back to the version before the batch, and the batch quarantined
+    "poisoned_retrain": "quarantine_batch",
 }
 
 

@@ -11,7 +11,8 @@ candidate component:
   other phases add evidence on top); findings with ``supports=False`` subtract; a finding's
   ``contradicting`` sentences are listed against its candidate; kinds listed as contradicting
   (victim, carrier, ...) keep their (already demoted) score but do not count as a supporting phase;
-* ``score = relation_weight * sum_p(w_p * support[p] - w_p * against[p]) + sum(rule bonuses)``;
+* ``score = relation_weight * sum_p(w_p * support[p] - w_p * against[p]) * prod(rule factors) + sum(rule bonuses)``
+  (a rule's ``factor`` defaults to 1: only a carrier rule scales the evidence);
 * ``onset`` is the earliest onset among its supporting findings; a candidate that moved more than
   ``onset_tolerance`` after the symptom's onset ranks below every candidate that did not, and is
   refuted beyond ``refute_after``;
@@ -204,7 +205,10 @@ def synthesize(ctx: RcaContext, results: list[PhaseResult]) -> RcaResult:
         )
         base *= float(cfg["relation_weights"].get(rel, 1.0))
         fired = [r for r in cfg["rules"] if _rule_fires(r, ctx, comp, rel, kinds, metric_kinds, all_kinds)]
-        score = base + sum(float(r["bonus"]) for r in fired)
+        # a rule's factor scales the evidence (a carrier's is cut), its bonus adds to it
+        score = base * float(np.prod([float(r.get("factor", 1.0)) for r in fired])) + sum(
+            float(r["bonus"]) for r in fired
+        )
         onset = min(onsets) if onsets else None
         if onset is None:
             metric_onsets = [pd.Timestamp(f.onset) for f in fs if f.supports and f.onset is not None]
