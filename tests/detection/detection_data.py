@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from rcaflows.config.models import MetricKind, SystemConfig
+from rcaflows.config.loader import demo_config_path, load_config
+from rcaflows.config.models import MetricKind, ModelConfig, PredictionLogConfig, SystemConfig
 from rcaflows.data import MonitoringData, Window
 
 END = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -134,3 +135,17 @@ def with_frames(data: MonitoringData, **frames: object) -> MonitoringData:
     return replace(data, **frames)
 
 
+def with_model(task: str, features: list[str], **log: object) -> SystemConfig:
+    """Return the demo config with its model replaced by model ``m`` of ``task`` on ``features``, logged per ``log``."""
+    base = load_config(demo_config_path())
+    assert base.model is not None
+    model = ModelConfig(
+        name="m",
+        component=base.model.component,
+        lineage_node=base.model.lineage_node,
+        features=features,
+        task=task,
+        label_delay=timedelta(minutes=5),
+        log=PredictionLogConfig(**log),
+    )
+    return base.model_copy(update={"model": model})

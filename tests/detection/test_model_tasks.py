@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from detection_data import with_model
 
-from rcaflows.config.loader import demo_config_path, load_config
-from rcaflows.config.models import ModelConfig, PredictionLogConfig, SystemConfig
+from rcaflows.config.models import SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection.detectors.fairness import FairnessDetector
 from rcaflows.detection.detectors.quality import QualityDetector
@@ -22,18 +22,7 @@ START = END - timedelta(hours=7)
 
 
 def _config(task: str, **log: object) -> SystemConfig:
-    base = load_config(demo_config_path())
-    assert base.model is not None
-    model = ModelConfig(
-        name="m",
-        component=base.model.component,
-        lineage_node=base.model.lineage_node,
-        features=["x"],
-        task=task,
-        label_delay=timedelta(minutes=5),
-        log=PredictionLogConfig(**log),
-    )
-    return base.model_copy(update={"model": model})
+    return with_model(task, ["x"], **log)
 
 
 def _times(n: int, start: datetime, end: datetime, rng: np.random.Generator) -> pd.Series:

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from detection_data import with_model
 
-from rcaflows.config.loader import demo_config_path, load_config
-from rcaflows.config.models import ModelConfig, PredictionLogConfig, SystemConfig
+from rcaflows.config.models import SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection.detectors.quality import QualityDetector
 from rcaflows.vocab import CheckStatus
@@ -27,18 +27,7 @@ NAT = pd.Series(pd.NaT, dtype="datetime64[ns, UTC]")
 
 
 def _config(task: str, features: list[str], **log: object) -> SystemConfig:
-    base = load_config(demo_config_path())
-    assert base.model is not None
-    model = ModelConfig(
-        name="m",
-        component=base.model.component,
-        lineage_node=base.model.lineage_node,
-        features=features,
-        task=task,
-        label_delay=timedelta(minutes=5),
-        log=PredictionLogConfig(**log),
-    )
-    return base.model_copy(update={"model": model})
+    return with_model(task, features, **log)
 
 
 def _window(ref: pd.DataFrame, cur: pd.DataFrame) -> Window:
