@@ -24,7 +24,7 @@ from rcaflows.config.models import (
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection.detectors.fairness import FairnessDetector
 from rcaflows.detection.models import CheckResult
-from rcaflows.model.individual import Outcomes, measure, robust_scale
+from rcaflows.model.individual import Outcomes, compare_windows, measure, robust_scale
 from rcaflows.vocab import CheckStatus
 
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -226,3 +226,18 @@ def test_outcomes_the_features_do_not_determine_are_not_judged() -> None:
     sex = {c.subtype: c for c in FairnessDetector().run(window, _config("binary"))}["individual_fairness"]
     assert sex.status == CheckStatus.NO_DATA and sex.details["same_rate"] > 0.4
     assert "do not determine the outcome" in sex.message
+
+
+@pytest.mark.parametrize(
+    ("n_ref", "n_cur", "searched"), [(30_000, 1_000, 10_000), (30_000, 3_000, 15_000), (8_000, 1_000, 8_000)]
+)
+def test_the_reference_sample_is_sized_to_the_current_window(
+    n_ref: int, n_cur: int, searched: int
+) -> None:
+    # at most REFERENCE_PER_CURRENT reference rows per current row, never fewer than REFERENCE_MIN_ROWS
+    model = _config("binary").model
+    assert model is not None
+    ref = _frame("binary", n_ref, START, SPLIT, 1)
+    cur = _frame("binary", n_cur, SPLIT, END, 2)
+    first = compare_windows(ref, cur, model)[0]
+    assert (first.reference.rows, first.current.rows) == (searched, n_cur)
