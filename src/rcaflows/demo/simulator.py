@@ -440,11 +440,23 @@ def _prediction_frame(
     return frame, store
 
 
+_TXN_IDS: np.ndarray = np.empty(0, dtype=object)
+
+
+def _txn_ids(rows: np.ndarray) -> np.ndarray:
+    """Return the transaction ids (``t-00000042``) of row numbers; formatted once per process, then indexed."""
+    global _TXN_IDS
+    need = int(rows.max()) + 1 if len(rows) else 0
+    if need > len(_TXN_IDS):
+        _TXN_IDS = np.array([f"t-{i:08d}" for i in range(max(need, 2 * len(_TXN_IDS)))], dtype=object)
+    return _TXN_IDS[rows]
+
+
 def _raw_transactions(grid: _Grid, rows: _Rows) -> pd.DataFrame:
     """Return the raw_transactions batch (amounts in the transaction's currency)."""
     order = np.argsort(rows.raw_ns, kind="stable")
     keep = order[rows.raw_ns[order] >= grid.start.value]
-    txn = pd.Series(keep).map("t-{:08d}".format).to_numpy(dtype=object)
+    txn = _txn_ids(keep)
     return pd.DataFrame(
         {
             "timestamp": _ts(rows.raw_ns[keep]),
@@ -479,7 +491,7 @@ def _training_set(grid: _Grid, rows: _Rows, seed: int) -> pd.DataFrame:
         {
             "timestamp": _ts(export[keep]),
             "batch_id": ids[batch],
-            "row_id": ("t-" + pd.Series(keep).astype(str).str.zfill(8)).to_numpy(dtype=object),
+            "row_id": _txn_ids(keep),
             "source": _LABEL_SOURCES[source[keep]],
             "trained_into": np.full(len(keep), None, dtype=object),
             "hour": ((rows.ts_ns[keep] // (3600 * 10**9)) % 24).astype(np.int64),
