@@ -77,3 +77,32 @@ def test_the_servers_database_is_read_from_the_environment(tmp_path: Path, monke
 def test_migrations_head_is_one_revision_of_prefects_sqlite_migrations() -> None:
     head = migrations_head()
     assert len(head) == 12 and int(head, 16) >= 0
+
+
+def _answer(status: int, headers: list[tuple[bytes, bytes]]) -> list[dict]:
+    import asyncio
+
+    from rcaflows.demo.prefect_server import RetrySoon
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def receive() -> dict:
+        return {"type": "http.request"}
+
+    asyncio.run(RetrySoon(app, 0.5)({"type": "http"}, receive, send))
+    return sent
+
+
+def test_a_503_tells_the_client_to_retry_soon_and_other_answers_pass_unchanged() -> None:
+    assert (b"retry-after", b"0.5") in _answer(503, [(b"content-type", b"application/json")])[0]["headers"]
+    assert _answer(200, [(b"content-type", b"application/json")])[0]["headers"] == [
+        (b"content-type", b"application/json")
+    ]
+    assert _answer(503, [(b"Retry-After", b"7")])[0]["headers"] == [(b"Retry-After", b"7")]  # the server's own wins

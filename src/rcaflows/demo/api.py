@@ -186,7 +186,7 @@ class LocalApi:
                 "--app-dir",
                 str(Path(spec.origin).parent.parent),
                 "--factory",
-                "prefect.server.api.server:create_app",
+                "rcaflows.demo.prefect_server:create_app",
                 "--host",
                 "127.0.0.1",
                 "--port",

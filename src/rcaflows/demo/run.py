@@ -61,6 +61,9 @@ PREFECT_DEFAULTS = {
     # are stored): on a fresh machine that is ~10 s of the demo's ~55 s. Set the variable to true
     # to keep them, e.g. to browse the demo's task graphs later in the Prefect UI.
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false",
+    # Its server asks clients to repeat a write that lost a SQLite race after 0.5 s (not 2, 4, 8 s),
+    # so they may repeat it more often (rcaflows.demo.prefect_server).
+    "PREFECT_CLIENT_MAX_RETRIES": "10",
 }
 
 
