@@ -124,9 +124,7 @@ def _warm_up(cfg: SystemConfig, names: Sequence[str], simulated: bool, api: Loca
         gx_batch_definition()  # great-expectations: 3-4 s of imports, paid once per process
     _compile_templates()
     _warm_plots()
-    store = Store.from_url(cfg.store.url)
-    store.create_all()  # the workers find the schema current
-    Store.clear_cache()  # and no open connection is handed to them
+    Store.from_url(cfg.store.url).create_all()  # the workers find the schema current
     if simulated:
         for n in names:
             if api is not None and api.ready():
@@ -263,11 +261,7 @@ _JOB: Callable[[str], tuple[ScenarioOutcome, float]] | None = None
 
 def _worker_start() -> None:
     """Start a forked worker clean: forget the parent's incident-store engines (their pooled connections)."""
-    from rcaflows.incidents.db import Store
-
-    for store in Store._cache.values():
-        store.engine.dispose(close=False)  # the parent's connections stay the parent's
-    Store._cache.clear()
+    Store.clear_cache(close=False)  # the parent's connections stay the parent's
 
 
 def _worker_call(name: str) -> tuple[ScenarioOutcome, float]:

@@ -178,11 +178,16 @@ class Store:
             return store
 
     @classmethod
-    def clear_cache(cls) -> None:
-        """Dispose and forget every store made by :meth:`from_url` (tests, forks)."""
+    def clear_cache(cls, *, close: bool = True) -> None:
+        """Dispose and forget every store made by :meth:`from_url` (tests, forks).
+
+        Args:
+            close: Close the pooled connections; in a forked child pass False, so the parent's
+                connections are left to the parent (SQLAlchemy's advice for pools after fork).
+        """
         with cls._cache_lock:
             for store in cls._cache.values():
-                store.dispose()
+                store.dispose(close=close)
             cls._cache.clear()
 
     def create_all(self) -> None:
@@ -334,9 +339,9 @@ class Store:
                 time.sleep(min(0.1 * 2**attempt, 2.0))  # 0.2 .. 1.6 s: let a restarting server come back
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def dispose(self) -> None:
-        """Close every pooled connection."""
-        self.engine.dispose()
+    def dispose(self, *, close: bool = True) -> None:
+        """Drop every pooled connection (closing it unless ``close`` is False)."""
+        self.engine.dispose(close=close)
 
     def __repr__(self) -> str:
         return f"Store({self.masked_url!r})"
