@@ -377,25 +377,13 @@ def compare_windows(
     res_ref = (
         outcomes(reference, model.task, model.threshold, cfg.outcome_tolerance, reg_tol) if len(reference) else None
     )
+    ref_rows = min(cfg.max_rows, max(REFERENCE_MIN_ROWS, REFERENCE_PER_CURRENT * len(current)))
     out = []
     for col in groups:
-        kw: dict[str, Any] = {
-            "features": features,
-            "groups": groups,
-            "scale": scale,
-            "tolerance": cfg.tolerance,
-            "max_rows": cfg.max_rows,
-        }
-        cur = measure(current, col, result=res_cur, ids=current_ids, **kw)
+        kw: dict[str, Any] = {"features": features, "groups": groups, "scale": scale, "tolerance": cfg.tolerance}
+        cur = measure(current, col, result=res_cur, ids=current_ids, max_rows=cfg.max_rows, **kw)
         ref = (
-            measure(
-                reference,
-                col,
-                result=res_ref,
-                ids=None,
-                examples=0,
-                **{**kw, "max_rows": min(cfg.max_rows, max(REFERENCE_MIN_ROWS, REFERENCE_PER_CURRENT * len(current)))},
-            )
+            measure(reference, col, result=res_ref, ids=None, examples=0, max_rows=ref_rows, **kw)
             if res_ref is not None
             else IndividualFairness(col, 0, 0, 0, 0, 0.0, 0.0, problem="no reference rows")
         )
