@@ -177,36 +177,18 @@ def _share_signal(
     k_cur = int(mine.sum())
     share = k_cur / n_cur if n_cur else 0.0
     examples = _row_ids(rows, mine, id_column, s.examples)
-    if b == 0:
+
+    def not_judged(message: str, reason: str) -> Signal:
         return Signal(
-            name,
-            batch,
-            n_cur,
-            k_cur,
-            share,
-            None,
-            None,
-            min_increase,
-            False,
-            f"batch {batch}: the first batch; {what} has no earlier share to be compared with",
-            examples,
-            skipped="no earlier batch",
+            name, batch, n_cur, k_cur, share, None, None, min_increase, False, message, examples, skipped=reason
+        )
+
+    if b == 0:
+        return not_judged(
+            f"batch {batch}: the first batch; {what} has no earlier share to be compared with", "no earlier batch"
         )
     if n_cur < s.min_rows:
-        return Signal(
-            name,
-            batch,
-            n_cur,
-            k_cur,
-            share,
-            None,
-            None,
-            min_increase,
-            False,
-            f"batch {batch}: {n_cur} rows, fewer than {s.min_rows}; {what} not judged",
-            examples,
-            skipped="too few rows",
-        )
+        return not_judged(f"batch {batch}: {n_cur} rows, fewer than {s.min_rows}; {what} not judged", "too few rows")
     before = order < b
     n_ref = int(n_per[:b].sum())
     k_ref = int(flags[before].sum())
