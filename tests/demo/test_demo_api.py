@@ -74,9 +74,13 @@ def test_the_servers_database_is_read_from_the_environment(tmp_path: Path, monke
     assert server_database() is None
 
 
-def test_migrations_head_is_one_revision_of_prefects_sqlite_migrations() -> None:
-    head = migrations_head()
-    assert len(head) == 12 and int(head, 16) >= 0
+def test_migrations_head_is_alembics_head_of_prefects_sqlite_migrations() -> None:
+    import prefect
+    from alembic.script import ScriptDirectory
+
+    base = Path(prefect.__file__).parent / "server" / "database" / "_migrations"
+    scripts = ScriptDirectory(str(base), version_locations=[str(base / "versions" / "sqlite")])
+    assert [migrations_head()] == scripts.get_heads()
 
 
 def _answer(status: int, headers: list[tuple[bytes, bytes]]) -> list[dict]:
