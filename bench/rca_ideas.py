@@ -41,8 +41,24 @@ grouped from the data). The ideas, after the methods that work on metrics only (
 * ``disturbed_rows``: the ``share`` of the rows before the split where the most series deviate at
   once (an earlier incident) leave the reference, whole rows at a time.
 
-Measured 2026-12-07 (see ``docs/rca.md``, "Ideas that did not help on TrainTicket"): none lifts
-nezha TrainTicket to Avg@5 .20 without lowering petshop, OnlineBoutique or the all-78 figures.
+* ``graph`` (only when no topology is given; with one, the shipped order is returned): a component
+  graph inferred from the reference period (:func:`component_similarity`: same-kind series whose
+  first differences correlate at ``|r| >= rho``), then a MicroRCA-style personalized PageRank
+  (``ppr``), the shipped score plus ``beta`` x that PageRank (``blend``), plus the neighbours'
+  mean score (``neighbours``), or the inferred graph handed to the shipped ranking as topology
+  (``topology``). Controls that use no anomaly: ``degree`` (centrality alone), ``blend_uniform``
+  (plain PageRank), and ``blend ... shuffled k`` (the personalization permuted across components).
+* ``fisher``: a component's evidence is Fisher's sum of ``-log p`` over its series (Gaussian tail of
+  the largest z, corrected for the number of rows; each capped at ``cap``).
+* ``mahalanobis``: a component's evidence is the joint deviation of all its series (reference
+  correlation shrunk towards the identity by ``shrink``), as a chi-square tail.
+* ``ks``: epsilon-Diagnosis-style two-sample test per series (Kolmogorov-Smirnov, reference vs.
+  anomalous values) as the z, or its geometric mean with the shipped z.
+
+Measured 2026-12-07 (see ``docs/rca.md``, "Ideas that did not help on TrainTicket"): no idea that
+uses the incident's data lifts nezha TrainTicket to Avg@5 .20 without lowering another system or
+the all-78 figures, except the inferred-graph walk, whose lift the controls show to be a prior on
+central components (centrality alone, with no anomaly data, scores .371 there).
 """
 
 from __future__ import annotations
@@ -74,6 +90,11 @@ SplitHook = Callable[[Matrix, int], tuple[Matrix, int]]
 ScoresHook = Callable[[Matrix, int, Scores, np.ndarray], Scores]
 #: hook that returns per-series evidence weights: (matrix, split, scores) -> weights
 WeightHook = Callable[[Matrix, int, Scores], np.ndarray]
+#: hook that returns each series' evidence contribution (replacing ``z / (z + Z_EVIDENCE)``):
+#: (matrix, split, scores, reference rows) -> contributions
+ContribHook = Callable[[Matrix, int, Scores, np.ndarray], np.ndarray]
+#: hook that reorders the ranked components: (matrix, split, scores, ranked rows, topology) -> components
+RerankHook = Callable[[Matrix, int, Scores, list[dict[str, Any]], Any], list[str]]
 
 
 def groups_of(root: Path) -> dict[str, str]:
@@ -103,6 +124,8 @@ def rank(
     split_hook: SplitHook | None = None,
     scores_hook: ScoresHook | None = None,
     weight_hook: WeightHook | None = None,
+    contrib_hook: ContribHook | None = None,
+    rerank_hook: RerankHook | None = None,
     horizon_min: float | None = None,
 ) -> list[str]:
     """Return the ranked components of one case: ``rank_root_causes`` with the given step changed."""
@@ -120,19 +143,20 @@ def rank(
     sc = ranking.score_with_lookback(mat, split, base_vals)
     if scores_hook is not None:
         sc = scores_hook(mat, split, sc, base_vals if base_vals is not None else mat.values[:split])
-    if weight_hook is None:
+    if weight_hook is None and contrib_hook is None:
         rows = ranking.rank_components(sc, mat.step, case["topology"])
     else:
-        weights = weight_hook(mat, split, sc)
+        weights = weight_hook(mat, split, sc) if weight_hook is not None else np.ones(len(sc.keys))
+        ref_rows = base_vals if base_vals is not None else mat.values[:split]
+        contrib = contrib_hook(mat, split, sc, ref_rows) if contrib_hook is not None else None
         original = ranking._component_arrays
 
         def weighted(s: Scores) -> dict[str, Any]:
             arr = original(s)
             z = np.nan_to_num(s.z, nan=0.0)
             codes, _ = pd.factorize(np.array([k[0] for k in s.keys], dtype=object))
-            arr["evidence"] = np.bincount(
-                codes, weights=weights * z / (z + ranking.Z_EVIDENCE), minlength=len(arr["z"])
-            )
+            per_series = contrib if contrib is not None else z / (z + ranking.Z_EVIDENCE)
+            arr["evidence"] = np.bincount(codes, weights=weights * per_series, minlength=len(arr["z"]))
             return arr
 
         ranking._component_arrays = weighted
@@ -140,6 +164,8 @@ def rank(
             rows = ranking.rank_components(sc, mat.step, case["topology"])
         finally:
             ranking._component_arrays = original
+    if rerank_hook is not None:
+        return rerank_hook(mat, split, sc, rows, case["topology"])
     return [r["component"] for r in rows]
 
 
@@ -374,6 +400,280 @@ def disturbed_rows_hook(share: float) -> SplitHook:
     return hook
 
 
+def _ref_post(mat: Matrix, split: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the forward-filled reference rows (before the split) and anomalous rows (from it)."""
+    x = ranking.ffill(mat.values)
+    return x[:split], x[split:]
+
+
+def component_similarity(mat: Matrix, split: int, period: str = "reference") -> tuple[np.ndarray, np.ndarray]:
+    """Return the components and their pairwise similarity inferred from the data.
+
+    Two components are similar when a series of one moves with the series of the same metric kind
+    of the other (absolute Pearson correlation of first differences, so a shared trend is not a
+    link): the largest such correlation over their metric kinds. Callers and callees share
+    request-driven series (traffic, bytes, latency), so on a system without a given topology this
+    is the data's own guess at who talks to whom (CIRCA / MicroCause build their graphs from data
+    in the same spirit; no direction is inferred: one-minute samples carry no usable lag).
+    ``period`` "reference" uses the rows before the split; "incident" the anomalous rows and as
+    many rows before them (MicroRCA weights its edges by how the components co-move around the
+    anomaly, not in normal operation).
+    """
+    ref, post = _ref_post(mat, split)
+    if period == "incident":
+        ref = np.concatenate([ref[max(0, len(ref) - len(post)) :], post])
+    comps, codes = np.unique(mat.components.astype(str), return_inverse=True)
+    kinds, kcodes = np.unique(mat.metrics.astype(str), return_inverse=True)
+    sim = np.zeros((len(comps), len(comps)))
+    if len(ref) < 5:
+        return comps, sim
+    d = np.diff(ref, axis=0)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = d - np.nanmean(d, axis=0)
+        sd = np.nanstd(d, axis=0)
+    ok = np.isfinite(sd) & (sd > 1e-12)
+    z = np.where(ok, np.nan_to_num(d) / np.where(ok, sd, 1.0), 0.0)
+    for k in range(len(kinds)):
+        cols = np.flatnonzero((kcodes == k) & ok)
+        if len(cols) < 2:
+            continue
+        r = np.abs(z[:, cols].T @ z[:, cols] / len(z))
+        ci = codes[cols]
+        block = np.zeros_like(sim)
+        np.maximum.at(block, (ci[:, None], ci[None, :]), r)
+        sim = np.maximum(sim, block)
+    np.fill_diagonal(sim, 0.0)
+    return comps, sim
+
+
+def graph_hook(
+    rho: float,
+    mode: str,
+    alpha: float = 0.85,
+    beta: float = 0.5,
+    shuffle_seed: int | None = None,
+    period: str = "reference",
+) -> RerankHook:
+    """Return a rerank hook that, only when no topology is given, uses a graph inferred from the data.
+
+    ``mode``:
+
+    * ``ppr``: MicroRCA-style personalized PageRank over the inferred graph (edges with
+      similarity ``>= rho``, weighted by it), personalization = the shipped component scores; rank
+      by the stationary probability (a component next to many anomalous ones gains; one that is
+      not anomalous itself can rank).
+    * ``blend``: the shipped score plus ``beta`` times the PageRank mass rescaled to the largest
+      shipped score.
+    * ``neighbours``: the shipped score plus ``beta`` times the similarity-weighted mean score of
+      its neighbours (the caller-support idea without direction).
+    * ``topology``: the inferred graph, both directions, passed to the shipped ranking as if it
+      were the topology (caller support, victims, co-movers).
+    * controls that use no anomaly at all, to tell diagnosis from a prior on central components:
+      ``degree`` ranks every component by its summed similarity; ``blend_uniform`` is ``blend``
+      with a uniform personalization (plain PageRank centrality); ``shuffle_seed`` permutes the
+      personalization across components (the walk then sees the anomaly sizes, not where they are).
+    """
+
+    def hook(mat: Matrix, split: int, sc: Scores, rows: list[dict[str, Any]], topology: Any) -> list[str]:
+        shipped = [r["component"] for r in rows]
+        if topology is not None and topology.number_of_nodes():
+            return shipped
+        comps, sim = component_similarity(mat, split, period)
+        w = np.where(sim >= rho, sim, 0.0)
+        if mode == "topology":
+            import networkx as nx
+
+            g = nx.DiGraph()
+            g.add_nodes_from(comps.tolist())
+            ii, jj = np.nonzero(w)
+            g.add_edges_from(zip(comps[ii].tolist(), comps[jj].tolist(), strict=True))
+            return [r["component"] for r in ranking.rank_components(sc, mat.step, g)]
+        index = {c: i for i, c in enumerate(comps.tolist())}
+        s = np.zeros(len(comps))
+        for r in rows:
+            s[index[r["component"]]] = r["score"]
+        if s.sum() <= 0:
+            return shipped
+        if mode == "degree":
+            final = w.sum(axis=1)
+        elif mode == "neighbours":
+            deg = w.sum(axis=1)
+            nb = np.divide(w @ s, deg, out=np.zeros_like(s), where=deg > 0)
+            final = s + beta * nb
+        else:
+            deg = w.sum(axis=1, keepdims=True)
+            trans = np.divide(w, deg, out=np.zeros_like(w), where=deg > 0)
+            p = np.full(len(s), 1.0 / len(s)) if mode == "blend_uniform" else s / s.sum()
+            if shuffle_seed is not None:
+                p = np.random.default_rng(shuffle_seed).permutation(p)
+            r_ = p.copy()
+            for _ in range(60):
+                nxt = (1 - alpha) * p + alpha * (r_ @ trans)
+                nxt += alpha * r_[deg[:, 0] == 0].sum() * p  # dangling nodes restart
+                if np.abs(nxt - r_).sum() < 1e-10:
+                    r_ = nxt
+                    break
+                r_ = nxt
+            final = r_ if mode == "ppr" else s + beta * s.max() * r_ / max(r_.max(), 1e-300)
+        order = np.argsort(-final, kind="stable")
+        return [comps[i] for i in order.tolist() if final[i] > 0 or mode == "degree"]
+
+    return hook
+
+
+def fisher_hook(cap: float) -> ContribHook:
+    """Return per-series contributions ``-log p`` (capped at ``cap``), Fisher's combination per component.
+
+    ``p`` is the chance that the series' largest |z| over its anomalous rows is reached by noise
+    (Gaussian tail, Sidak-corrected for the number of rows); a component's evidence is the sum,
+    so breadth counts in the units of a test rather than through ``z / (z + 30)``.
+    """
+    from scipy import stats
+
+    def hook(mat: Matrix, split: int, sc: Scores, ref: np.ndarray) -> np.ndarray:
+        z = np.nan_to_num(sc.z, nan=0.0)
+        m = np.maximum(sc.n_cur, 1)
+        logp1 = np.log(2.0) + stats.norm.logsf(z)  # two-sided, one row
+        # p = 1 - (1 - p1)^m, in logs; for small p1 this is log(m) + log(p1)
+        logp = np.log(-np.expm1(m * np.log1p(-np.minimum(np.exp(logp1), 1 - 1e-16))))
+        logp = np.where(np.isfinite(logp), logp, np.log(m) + logp1)
+        return np.minimum(-np.minimum(logp, 0.0), cap)
+
+    return hook
+
+
+def mahalanobis_hook(shrink: float, cap: float = 50.0) -> ContribHook:
+    """Return per-component evidence from a joint (Mahalanobis) deviation of all its series.
+
+    Each series is standardized with the reference's mean and the shipped scale (|z| capped at ``cap``);
+    the component's reference correlation matrix, shrunk towards the identity by ``shrink``,
+    whitens the anomalous rows, and the largest squared distance over them, as a chi-square tail
+    with one degree of freedom per series, gives a z-equivalent ``zc``. Duplicates (CPU and CPU %)
+    then count once, and a component where several independent series moved together scores
+    higher than one with a single wild series. The evidence ``zc / (zc + Z_EVIDENCE)`` is put on the
+    component's first series (the others get 0) so the shipped component sum carries it.
+    """
+    from scipy import stats
+
+    def hook(mat: Matrix, split: int, sc: Scores, ref: np.ndarray) -> np.ndarray:
+        ref = ranking.ffill(ref)  # the separate baseline when there is one, else the rows before the split
+        post = ranking.ffill(mat.values)[split:]
+        out = np.zeros(len(sc.keys))
+        if len(ref) < 5 or not len(post):
+            return out
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mu = np.nanmean(ref, axis=0)
+        scale = np.where(np.isfinite(sc.base_scale) & (sc.base_scale > 0), sc.base_scale, 1.0)
+        zr = np.clip(np.nan_to_num((ref - mu) / scale), -cap, cap)
+        zp = np.clip(np.nan_to_num((post - mu) / scale), -cap, cap)
+        codes, n = _by_component(sc.keys)
+        for g in range(n):
+            idx = np.flatnonzero(codes == g)
+            c = np.corrcoef(zr[:, idx].T) if len(idx) > 1 else np.ones((1, 1))
+            c = np.nan_to_num(np.atleast_2d(c))
+            np.fill_diagonal(c, 1.0)
+            c = (1 - shrink) * c + shrink * np.eye(len(idx))
+            d2 = np.einsum("ti,ij,tj->t", zp[:, idx], np.linalg.pinv(c), zp[:, idx]).max()
+            p = stats.chi2.sf(d2, len(idx)) * len(zp)
+            zc = float(stats.norm.isf(min(max(p, 1e-300), 1.0) / 2)) if p < 1 else 0.0
+            out[idx[0]] = zc / (zc + ranking.Z_EVIDENCE)
+        return out
+
+    return hook
+
+
+def ks_hook(blend: bool) -> ScoresHook:
+    """Return a scores hook using an epsilon-Diagnosis-style two-sample test per series.
+
+    The Kolmogorov-Smirnov distance between a series' reference values (the separate baseline, or
+    the rows before the split) and its anomalous ones (from the split) gives an asymptotic p-value,
+    turned into the z of the same two-sided Gaussian tail (capped at 40) so thresholds and evidence
+    stay in z units; ``blend`` takes the geometric mean with the shipped z. Onsets are kept as
+    shipped. With three 5-minute samples after the incident no test reaches that z: a two-sample
+    test has no power there.
+    """
+    from scipy import stats
+
+    def hook(mat: Matrix, split: int, sc: Scores, ref: np.ndarray) -> Scores:
+        ref = ranking.ffill(ref)  # the separate baseline when there is one, else the rows before the split
+        post = ranking.ffill(mat.values)[split:]
+        if len(ref) < 3 or not len(post):
+            return sc
+        allv = np.concatenate([ref, post])
+        n, m = np.isfinite(ref).sum(axis=0), np.isfinite(post).sum(axis=0)
+        # ECDFs of both samples at every pooled value (NaN compares False: not counted)
+        fa = (ref[:, None, :] <= allv[None, :, :]).sum(axis=0) / np.maximum(n, 1)
+        fb = (post[:, None, :] <= allv[None, :, :]).sum(axis=0) / np.maximum(m, 1)
+        d = np.nanmax(np.abs(fa - fb), axis=0)
+        en = np.sqrt(n * m / np.maximum(n + m, 1))
+        p = stats.kstwobign.sf(d * en)
+        zk = np.where((n > 2) & (m > 0), np.minimum(stats.norm.isf(np.maximum(p, 1e-300) / 2), 40.0), 0.0)
+        zk = np.maximum(zk, 0.0)
+        z = np.sqrt(zk * np.nan_to_num(sc.z, nan=0.0)) if blend else zk
+        return replace(sc, z=z, score=ranking.z_to_score(z))
+
+    return hook
+
+
+def residual_hook(k: int, demote_only: bool, ridge: float = 1.0) -> ScoresHook:
+    """Return a scores hook scoring each series by what the rest of the system does not explain.
+
+    CIRCA regresses every metric on its parents in the call graph, fitted on normal data, and scores
+    the standardized residual. Without a graph the "parents" here are the ``k`` series of the same
+    metric kind on other components that correlate most with it in the reference (first
+    differences); a ridge regression (penalty ``ridge`` on standardized data) fitted on the
+    reference predicts each series in the anomalous rows, and the largest residual over the
+    reference residuals' standard deviation is its z. A deviation that every component's shared
+    load explains (traffic rising everywhere) is then not local. The shipped z is multiplied by
+    the ratio residual z / plain z (at most 1 when ``demote_only``), so the practical-significance
+    factor and the onsets stay as shipped.
+    """
+
+    def hook(mat: Matrix, split: int, sc: Scores, ref: np.ndarray) -> Scores:
+        ref = ranking.ffill(ref)
+        post = ranking.ffill(mat.values)[split:]
+        if len(ref) < max(8, 2 * k) or not len(post):
+            return sc
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mu, sd = np.nanmean(ref, axis=0), np.nanstd(ref, axis=0)
+            d = np.diff(ref, axis=0)
+            d = d - np.nanmean(d, axis=0)
+            dsd = np.nanstd(d, axis=0)
+        ok = np.isfinite(sd) & (sd > 1e-12) & np.isfinite(dsd) & (dsd > 1e-12)
+        zr = np.where(ok, np.nan_to_num((ref - mu) / np.where(ok, sd, 1.0)), 0.0)
+        zp = np.where(ok, np.nan_to_num((post - mu) / np.where(ok, sd, 1.0)), 0.0)
+        zd = np.where(ok, np.nan_to_num(d / np.where(ok, dsd, 1.0)), 0.0)
+        comps = mat.components.astype(str)
+        kinds = mat.metrics.astype(str)
+        ratio = np.ones(len(sc.keys))
+        for kind in np.unique(kinds):
+            cols = np.flatnonzero((kinds == kind) & ok)
+            if len(cols) <= k:
+                continue
+            c = np.abs(zd[:, cols].T @ zd[:, cols] / len(zd))
+            same = comps[cols][:, None] == comps[cols][None, :]
+            c[same] = -1.0  # never explain a series by its own component
+            for a, j in enumerate(cols.tolist()):
+                pred = cols[np.argsort(-c[a])[:k]]
+                x = zr[:, pred]
+                beta = np.linalg.solve(x.T @ x + ridge * np.eye(k), x.T @ zr[:, j])
+                res_ref = zr[:, j] - x @ beta
+                rs = max(float(res_ref.std()), 1e-9)
+                zres = float(np.max(np.abs(zp[:, j] - zp[:, pred] @ beta))) / rs
+                zraw = float(np.max(np.abs(zp[:, j])))
+                if zraw > 1e-9:
+                    ratio[j] = zres / zraw
+        if demote_only:
+            ratio = np.minimum(ratio, 1.0)
+        z = np.nan_to_num(sc.z, nan=0.0) * ratio
+        return replace(sc, z=z, score=ranking.z_to_score(z))
+
+    return hook
+
+
 def ideas() -> dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]]:
     """Return every idea as (label, rank keywords, patched constants) per sweep point."""
     return {
@@ -400,6 +700,42 @@ def ideas() -> dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]]:
         "persistence": [(f"k {k}", {"scores_hook": persistence_hook(k)}, {}) for k in (2, 3)],
         "winsor": [(f"p {p}", {"split_hook": winsor_hook(p)}, {}) for p in (0.01, 0.025, 0.05, 0.1)],
         "disturbed_rows": [(f"share {p}", {"split_hook": disturbed_rows_hook(p)}, {}) for p in (0.05, 0.1, 0.2)],
+        "graph": [
+            (f"{mode} rho {r}", {"rerank_hook": graph_hook(r, mode)}, {})
+            for mode in ("ppr", "neighbours", "topology", "degree")
+            for r in (0.5, 0.7, 0.9)
+        ]
+        + [
+            (f"{mode} rho {r} beta {b:g}", {"rerank_hook": graph_hook(r, mode, beta=b)}, {})
+            for mode in ("blend", "blend_uniform")
+            for r in (0.5, 0.7)
+            for b in (0.5, 1.0, 2.0, 5.0)
+        ]
+        + [
+            (
+                f"blend rho 0.5 beta {b:g} shuffled {k}",
+                {"rerank_hook": graph_hook(0.5, "blend", beta=b, shuffle_seed=k)},
+                {},
+            )
+            for b in (2.0, 5.0)
+            for k in range(5)
+        ],
+        "graph_incident": [
+            (f"{mode} rho {r}", {"rerank_hook": graph_hook(r, mode, beta=2.0, period="incident")}, {})
+            for mode in ("ppr", "blend", "degree")
+            for r in (0.5, 0.7, 0.9)
+        ],
+        "fisher": [(f"cap {c:g}", {"contrib_hook": fisher_hook(c)}, {}) for c in (10.0, 30.0, 100.0, 1000.0)],
+        "mahalanobis": [(f"shrink {a}", {"contrib_hook": mahalanobis_hook(a)}, {}) for a in (0.1, 0.5, 0.9)],
+        "residual": [
+            (f"k {k} {'demote' if dem else 'replace'}", {"scores_hook": residual_hook(k, dem)}, {})
+            for k in (1, 3, 5)
+            for dem in (True, False)
+        ],
+        "ks": [
+            ("KS z", {"scores_hook": ks_hook(False)}, {}),
+            ("geo. mean with z", {"scores_hook": ks_hook(True)}, {}),
+        ],
     }
 
 
