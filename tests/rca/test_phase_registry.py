@@ -188,7 +188,11 @@ def test_an_unknown_phase_in_the_config_names_the_field_and_the_known_phases() -
 def test_invalid_phase_settings_name_the_field() -> None:
     with pytest.raises(ConfigError, match=r"rca\.phases\.statistical\.max_findings: .*StatisticalSettings"):
         enabled_phases(with_phases({"statistical": {"max_findings": 0}}))
-    with pytest.raises(ConfigError, match=r"rca\.phases\.lineage\.enable: Extra inputs are not permitted"):
+    with pytest.raises(
+        ConfigError,
+        match=r"rca\.phases\.lineage\.enable: unknown setting; PhaseSettings has enabled, weight "
+        r"\(settings of RCA phase 'lineage'",
+    ):
         enabled_phases(with_phases({"lineage": {"enable": False}}))
 
 

@@ -19,9 +19,10 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from rcaflows.config.models import ChannelConfig, SystemConfig
+from rcaflows.config.plugin_settings import plugin_settings_problems
 from rcaflows.notify.models import Delivered, DeliveryError, Message, NotifyError, Previous
 
 
@@ -111,15 +112,7 @@ def _settings_problems(channel: ChannelConfig, where: str) -> Iterator[str]:
                 f"channel's own fields); remove {', '.join(sorted(channel.settings))}"
             )
         return
-    try:
-        model.model_validate(channel.settings)
-    except ValidationError as exc:
-        for err in exc.errors():
-            field = "".join(f".{p}" for p in err["loc"])
-            msg = "required setting is missing" if err["type"] == "missing" else err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown setting; {model.__name__} has {', '.join(model.model_fields)}"
-            yield f"{where}.settings{field}: {msg} (settings of notifier {str(channel.kind)!r})"
+    yield from plugin_settings_problems(model, channel.settings, f"{where}.settings", f"notifier {str(channel.kind)!r}")
 
 
 def channel_settings(channel: ChannelConfig, model: type[BaseModel]) -> Any:

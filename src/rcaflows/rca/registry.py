@@ -140,7 +140,7 @@ def phase_settings(config: SystemConfig, phase: Phase | str) -> PhaseSettings:
     impl = get_phase(phase) if isinstance(phase, str) else phase
     model: type[PhaseSettings] = getattr(impl, "settings_model", PhaseSettings)
     raw = config.rca.phases.get(impl.name, {})
-    return validate_plugin_settings(model, raw, f"rca.phases.{impl.name}", f"RCA phase {impl.name!r}")
+    return validate_plugin_settings(model, raw, f"rca.phases.{impl.name}", f"RCA phase {str(impl.name)!r}")
 
 
 def enabled_phases(config: SystemConfig) -> dict[str, Phase]:
