@@ -134,10 +134,10 @@ def _warm_up(cfg: SystemConfig, names: Sequence[str], simulated: bool, api: Loca
 
 def _compile_templates() -> None:
     """Compile every report and message template once here, so the forked workers do not each compile them."""
-    from rcaflows.notify.audiences import _plain_env
+    from rcaflows.notify.audiences import plain_environment
     from rcaflows.reporting.render import environment, markdown_environment
 
-    for env in (environment(), markdown_environment(), _plain_env()):
+    for env in (environment(), markdown_environment(), plain_environment()):
         for name in env.list_templates(extensions=["j2"]):
             env.get_template(name)
 

@@ -163,7 +163,7 @@ def _environment() -> jinja2.Environment:
 
 
 @functools.cache
-def _plain_env() -> jinja2.Environment:
+def plain_environment() -> jinja2.Environment:
     """Return the report environment without escaping: these messages are plain text, not Markdown tables."""
     from rcaflows.reporting.render import OVERLAY_CACHE
 
@@ -267,7 +267,7 @@ def template_problems(config: SystemConfig) -> list[tuple[str, str]]:
 
     A template naming a field the context lacks fails here (the environment's undefined is strict).
     """
-    env = _plain_env()
+    env = plain_environment()
     out: list[tuple[str, str]] = []
     items: list[tuple[str, str]] = [
         (f"communication.audiences[{i}].template", a.template or DEFAULT_TEMPLATES[a.kind])
@@ -301,7 +301,7 @@ def render_audience(
 ) -> tuple[str, str]:
     """Return ``(subject, body)`` of an audience's update; the executive links the technical thread and back."""
     ctx = _context(config, facts, impact, at, next_update, audience, technical_thread, executive_update)
-    body = _template(_plain_env(), audience.template or DEFAULT_TEMPLATES[audience.kind]).render(**ctx).strip()
+    body = _template(plain_environment(), audience.template or DEFAULT_TEMPLATES[audience.kind]).render(**ctx).strip()
     if audience.kind == "status":
         what = ", ".join(ctx["public_components"]) or config.communication.status_page.title
         subject = f"{what}: {ctx['plain_state']}"
@@ -346,7 +346,7 @@ def render_regulatory(
     """Return ``(subject, body)`` of a regulatory draft for review."""
     ctx = _context(config, facts, impact, at, None)
     ctx.update({"rule": rule, "deadline": deadline, "draft": True})
-    body = _template(_plain_env(), rule.template).render(**ctx).strip()
+    body = _template(plain_environment(), rule.template).render(**ctx).strip()
     due = f" due {deadline:%Y-%m-%d %H:%M} UTC" if deadline else " (no deadline set)"
     return f"DRAFT for review: {rule.name} notice for {facts.key}{due}", body + "\n"
 
