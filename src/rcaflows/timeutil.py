@@ -17,15 +17,16 @@ def parse_duration(value: Any) -> timedelta:
     """Parse ``"90s"``, ``"15m"``, ``"1h"``, ``"7d"``, ``"2w"``, a number of seconds or a timedelta."""
     if isinstance(value, timedelta):
         return value
+    seconds = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            try:
-                return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
-            except OverflowError:  # beyond timedelta's ~2.7 million years: a clear error, not a crash
-                raise ValueError(f"duration {value!r} is too long") from None
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if seconds is not None:
+        try:
+            return timedelta(seconds=seconds)
+        except (OverflowError, ValueError):  # beyond timedelta's ~2.7 million years, or NaN: not a crash
+            raise ValueError(f"duration {value!r} is out of range; expected at most about 2.7 million years") from None
     raise ValueError(f"expected a duration such as '30s', '15m', '1h' or '7d', got {value!r}")
 
 
