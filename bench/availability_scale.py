@@ -41,7 +41,7 @@ def main() -> None:
         metrics=frame,
         source_components={"feed": tuple(sorted(set(comp)))},
     )
-    cfg = demo_config().model_copy(update={"model": None})
+    cfg = demo_config().model_copy(update={"models": []})
     for label in ("cold", "warm"):
         wall, cpu = time.perf_counter(), time.process_time()
         checks = availability_checks(cfg, data, END - timedelta(hours=1))

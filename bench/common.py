@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import resource
 import time
@@ -42,3 +43,11 @@ def max_rss_mib() -> float:
 def row(**kw: Any) -> dict[str, Any]:
     """Return a result row with floats rounded for display (JSON keeps 4 significant digits)."""
     return {k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in kw.items()}
+
+
+def print_rows(run: Callable[[bool], list[dict[str, Any]]], description: str) -> None:
+    """Run a benchmark's ``run`` from the command line (``--quick`` for tiny sizes) and print its rows."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes")
+    for r in run(parser.parse_args().quick):
+        print(r)

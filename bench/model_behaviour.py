@@ -68,17 +68,17 @@ def prediction_log(n: int, seed: int = 0) -> pd.DataFrame:
 def measure(rows: int) -> dict[str, object]:
     """Return the timings of one run over ``rows`` prediction rows."""
     base = load_config(demo_config_path())
-    assert base.model is not None
+    assert base.models
     model = ModelConfig(
         name="bench_model",
-        component=base.model.component,
-        lineage_node=base.model.lineage_node,
+        component=base.models[0].component,
+        lineage_node=base.models[0].lineage_node,
         features=[f"f{i:02d}" for i in range(20)],
         label_delay=timedelta(minutes=5),
         log=PredictionLogConfig(groups=list(GROUPS), version="version"),
         analysis=ModelAnalysisConfig(min_slice_rows=200),
     )
-    cfg = base.model_copy(update={"model": model})
+    cfg = base.model_copy(update={"models": [model]})
     t0 = time.perf_counter()
     preds = prediction_log(rows)
     gen = time.perf_counter() - t0
@@ -98,7 +98,7 @@ def measure(rows: int) -> dict[str, object]:
     t0, c0 = time.perf_counter(), time.process_time()
     res = ModelBehaviourPhase().run(ctx)
     phase, phase_cpu = time.perf_counter() - t0, time.process_time() - c0
-    _, cur = ctx.split_predictions()
+    _, cur = ctx.split_predictions(model)
     lab = labelled(model_view(cur, model, features=False), END)
     loss, _ = row_loss(lab, model)
     t0 = time.perf_counter()

@@ -70,7 +70,7 @@ LOWER_IS_BETTER = {"mae"}
 def _config(spec: dict[str, Any]) -> SystemConfig:
     """Return the demo system with the dataset's model declared (task, columns, the compared metric)."""
     base = load_config(demo_config_path())
-    assert base.model is not None
+    assert base.models
     proba = spec["proba"]
     log = PredictionLogConfig(
         prediction=spec["y_pred"],
@@ -81,15 +81,15 @@ def _config(spec: dict[str, Any]) -> SystemConfig:
     )
     model = ModelConfig(
         name=spec["name"],
-        component=base.model.component,
-        lineage_node=base.model.lineage_node,
+        component=base.models[0].component,
+        lineage_node=base.models[0].lineage_node,
         features=spec["features"],
         task=spec["task"],
         label_delay=timedelta(seconds=1),
         log=log,
         analysis=ModelAnalysisConfig(metrics=[spec["metric"]]),
     )
-    return base.model_copy(update={"model": model})
+    return base.model_copy(update={"models": [model]})
 
 
 def _window(ref: pd.DataFrame, cur: pd.DataFrame, spec: dict[str, Any], hide_labels: bool) -> Window:

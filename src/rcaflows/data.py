@@ -27,6 +27,8 @@ METRIC_COLUMNS = ("timestamp", "component", "metric", "value")
 CHANGE_COLUMNS = ("timestamp", "component", "kind", "description")
 #: The default prediction-log columns (``model.log`` declares others; see :mod:`rcaflows.model.log`).
 PREDICTION_COLUMNS = ("timestamp", "client_id", "group", "score", "prediction", "label", "label_at")
+#: Column naming the source each prediction row came from, added when a model names its ``source``.
+SOURCE_COLUMN = "_source"
 
 
 def empty_metrics() -> pd.DataFrame:

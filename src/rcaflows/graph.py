@@ -37,7 +37,7 @@ from functools import lru_cache
 import networkx as nx
 import numpy as np
 
-from rcaflows.config.models import ComponentKind, SystemConfig
+from rcaflows.config.models import ComponentKind, ModelConfig, SystemConfig
 
 #: Prefix of a calling client's node name (``client:<id>``); use :func:`client_node` to build one.
 CLIENT_PREFIX = "client:"
@@ -114,7 +114,7 @@ class SystemGraph:
     def client_entries(self) -> list[str]:
         """Return where outside clients call in: services that depend on something and nothing depends on.
 
-        Falls back to the model's component when the topology has no such service.
+        Falls back to the models' components when the topology has no such service.
         """
         t = self.topology
         entries = [
@@ -122,25 +122,26 @@ class SystemGraph:
             for c in self.config.components
             if c.kind == ComponentKind.SERVICE and t.out_degree(c.name) == 0 and t.in_degree(c.name) > 0
         ]
-        if not entries and self.config.model is not None:
-            entries = [self.config.model.component]
+        if not entries:
+            entries = list(dict.fromkeys(m.component for m in self.config.models))
         return entries
 
     def with_clients(self, clients: Iterable[str]) -> SystemGraph:
         """Return a copy whose component layer has the ``client:<id>`` nodes upstream of the serving path.
 
-        A client's requests enter at :meth:`client_entries` and its inputs reach the model, so a
-        query flood links the traffic at the gateway and the odd inputs at the model to the client,
-        the most upstream member of the group.  Returns ``self`` when there is no client.
+        A client's requests enter at :meth:`client_entries` and its inputs reach the models (every
+        model: which ones a client calls is in the data, not the config), so a query flood links the
+        traffic at the gateway and the odd inputs at a model to the client, the most upstream member
+        of the group.  Returns ``self`` when there is no client.
         """
         nodes = sorted(set(clients) - set(self.components))
         if not nodes:
             return self
         comps = self.components.copy()
         targets = list(self.client_entries())
-        model = self.config.model
-        if model is not None and model.component in comps and model.component not in targets:
-            targets.append(model.component)
+        for model in self.config.models:
+            if model.component in comps and model.component not in targets:
+                targets.append(model.component)
         for client in nodes:
             comps.add_node(client, node_kind=NodeKind.CLIENT, kind="client")
             comps.add_edges_from(((client, t) for t in targets), via="client")
@@ -180,6 +181,28 @@ class SystemGraph:
         """Return the declared services and consumers no component depends on (the user-facing entry points)."""
         kinds = (ComponentKind.SERVICE, ComponentKind.CONSUMER)
         return [c.name for c in self.config.components if c.kind in kinds and self.topology.out_degree(c.name) == 0]
+
+    def models_reached(self, components: Iterable[str]) -> list[ModelConfig]:
+        """Return the models a fault at ``components`` reaches, in config order.
+
+        A model is reached when its component is involved or calls an involved one (directly or
+        not, in the declared topology), or when an involved component owns a lineage node upstream
+        of (or at) the model's node. A component the config does not declare (a calling client)
+        may feed any model, so it reaches them all.
+        """
+        comps = set(components)
+        declared = set(self.topology) | {c for _, c in self.lineage.nodes(data="component") if c}
+        if comps - declared:
+            return list(self.config.models)
+        reach = comps | self.service_dependents(comps)
+        owner = nx.get_node_attributes(self.lineage, "component")
+        out = []
+        for m in self.config.models:
+            node = m.lineage_node
+            up = (nx.ancestors(self.lineage, node) | {node}) if node in self.lineage else set()
+            if m.component in reach or any(owner.get(n) in comps for n in up):
+                out.append(m)
+        return out
 
     def lineage_node_of(self, component: str) -> str | None:
         """Return the lineage node describing ``component``, else the one of its nearest dependency."""

@@ -2,8 +2,11 @@
 
 Counted from the monitoring data over the incident's window (onset to resolution, or to ``at``):
 
-* **requests**: scored requests (prediction-log rows) when an involved component is on the
-  request path (the model's component, what calls it and what it calls) or feeds the model;
+* **requests**: scored requests (prediction-log rows) of every model whose request path (its
+  component, what calls it and what it calls) holds an involved component or that an involved
+  component feeds; with several models, each model's rows are its own
+  (:func:`rcaflows.model.log.rows_of`), and the model-side counts below are summed over the
+  models hit (the groups named ``<model>:<group>``);
 * **failed**: per minute, requests x the entry point's error rate *above* its pre-onset median;
 * **slow**: requests served in minutes in which an involved component breached its latency SLO
   (``impact.latency_slo_ms``; the data has a per-minute p95, not per-request latencies);
@@ -26,11 +29,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from rcaflows.config.models import MetricKind, SystemConfig
+from rcaflows.config.models import MetricKind, ModelConfig, SystemConfig
 from rcaflows.data import MonitoringData
 from rcaflows.errors import RcaflowsError
 from rcaflows.graph import client_id, is_client, system_graph
 from rcaflows.incidents import Incident
+from rcaflows.model.log import rows_of
 from rcaflows.timeutil import format_duration
 from rcaflows.vocab import IncidentType
 
@@ -125,25 +129,31 @@ def impact_window(incident: Incident, config: SystemConfig, at: datetime | None 
     return start, min(end, start + MAX_WINDOW)
 
 
-def _request_path(config: SystemConfig) -> set[str]:
-    """Return the components a scored request passes through: the model's, its callers and its dependencies."""
-    if config.model is None:
-        return set()
+def _request_path(config: SystemConfig, model: ModelConfig) -> set[str]:
+    """Return the components a request to ``model`` passes through: its own, its callers and its dependencies."""
     g = system_graph(config).topology
-    root = config.model.component
+    root = model.component
     if root not in g:
         return {root}
     return {root} | nx.ancestors(g, root) | nx.descendants(g, root)
 
 
-def _feeds_model(config: SystemConfig, components: set[str]) -> bool:
-    """Return whether an involved component's lineage node lies upstream of (or is) the model's node."""
-    if config.model is None:
-        return False
+def _feeds_model(config: SystemConfig, model: ModelConfig, components: set[str]) -> bool:
+    """Return whether an involved component's lineage node lies upstream of (or is) ``model``'s node."""
     g = system_graph(config).lineage
-    node = config.model.lineage_node
+    node = model.lineage_node
     up = (nx.ancestors(g, node) if node in g else set()) | {node}
     return any(n.component in components for n in config.lineage.nodes if n.name in up)
+
+
+def _rows_of(preds: pd.DataFrame, models: list[ModelConfig]) -> pd.DataFrame:
+    """Return the rows of ``preds`` that any of ``models`` served, in their order."""
+    if len(models) == 1:
+        return rows_of(preds, models[0])
+    keep = np.zeros(len(preds), dtype=bool)
+    for m in models:
+        keep |= preds.index.isin(rows_of(preds, m).index)
+    return preds.loc[keep]
 
 
 def _entry_order(config: SystemConfig, comps: list[str]) -> list[str]:
@@ -190,16 +200,23 @@ def compute_impact(
     if preds.empty or "timestamp" not in preds:
         notes.append("no prediction log in the sources: requests and predictions are not counted")
         return out
-    now = preds[(preds["timestamp"] >= ts0) & (preds["timestamp"] < ts1)]
-    before = preds[(preds["timestamp"] >= base0) & (preds["timestamp"] < ts0)]
-    on_path = bool(comps & _request_path(config))
     client_parts = sorted(client_id(c) for c in comps if is_client(c))
-    feeds = _feeds_model(config, comps)
-    model_hit = config.model is not None and (config.model.component in comps or feeds)
+    # the models whose own component is involved or fed, and those whose request path holds one
+    hit = [m for m in config.models if m.component in comps or _feeds_model(config, m, comps)]
+    path = [m for m in config.models if comps & _request_path(config, m)]
+    on_path, model_hit = bool(path), bool(hit)
     if not (on_path or model_hit or client_parts):
         out.requests = 0
-        method.append("requests: 0, no involved component is on the request path or feeds the model")
+        method.append("requests: 0, no involved component is on the request path or feeds a model")
         return out
+    # a client may call any model: its rows are looked for in every model's log
+    served = [m for m in config.models if m in hit or m in path] or list(config.models)
+    several = len(config.models) > 1
+    preds = _rows_of(preds, served)
+    if several:
+        method.append(f"models: {', '.join(m.name for m in served)} (each model's own prediction rows)")
+    now = preds[(preds["timestamp"] >= ts0) & (preds["timestamp"] < ts1)]
+    before = preds[(preds["timestamp"] >= base0) & (preds["timestamp"] < ts0)]
     out.requests = len(now)
     method.append(
         f"requests: {len(now):,} prediction-log rows from {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC "
@@ -249,75 +266,38 @@ def compute_impact(
         )
     elif on_path and itype in (IncidentType.PERFORMANCE_AVAILABILITY, IncidentType.INTEGRATION_DEPENDENCY):
         notes.append("slow requests not counted: set impact.latency_slo_ms for the involved components")
-    model = config.model
-    if model is not None and (model_hit or on_path):
-        feats = [f for f in model.features if f in preds.columns]
-        if feats:
-            miss_now = now[feats].isna().any(axis=1)
-            base_share = float(before[feats].isna().any(axis=1).mean()) if len(before) else 0.0
-            out.degraded_predictions = max(int(miss_now.sum()) - round(base_share * len(now)), 0)
-            if out.degraded_predictions:
-                affected |= miss_now
-            method.append(
-                f"degraded: predictions with a missing feature ({int(miss_now.sum()):,}) minus the pre-onset share "
-                f"({base_share:.2%}) of the {len(now):,}"
-            )
-    if model is not None and model_hit and itype is not IncidentType.PERFORMANCE_AVAILABILITY:
-        out.predictions_since_onset = len(now)
-        pos_col = "prediction" if "prediction" in preds.columns else None
-        gcol = model.group_column if model.group_column in preds.columns else None
-        if gcol is not None:
-            for g, rows in now.groupby(gcol, sort=True):
-                brows = before[before[gcol] == g]
-                pr = _rate(rows[pos_col] == 1) if pos_col else None
-                br = _rate(brows[pos_col] == 1) if pos_col else None
-                extra = round((pr - br) * len(rows)) if pr is not None and br is not None else 0
-                out.by_group.append(
-                    GroupImpact(
-                        group=str(g),
-                        predictions=len(rows),
-                        share=len(rows) / max(len(now), 1),
-                        positive_rate=pr,
-                        baseline_positive_rate=br,
-                        excess_positives=max(extra, 0),
-                    )
-                )
-            method.append(
-                f"by group: predictions per '{gcol}' since the onset, positive rate now vs the "
-                f"{format_duration(ic.baseline)} before the onset"
-            )
-        labelled = now[now["label"].notna()] if "label" in now else now.iloc[:0]
-        blabelled = before[before["label"].notna()] if "label" in before else before.iloc[:0]
-        if itype is IncidentType.BIAS_FAIRNESS and out.by_group:
-            out.wrong_decisions = sum(g.excess_positives for g in out.by_group)
-            worst = max(out.by_group, key=lambda g: g.excess_positives)
-            if worst.excess_positives and gcol is not None:
-                affected |= (now[gcol].astype(str) == worst.group) & (now[pos_col] == 1 if pos_col else True)
-            method.append("wrong decisions: positives of each group above its pre-onset positive rate, summed")
-        elif pos_col and len(labelled) >= MIN_LABELLED and len(blabelled) >= MIN_LABELLED:
-            e_now = float((labelled[pos_col] != labelled["label"]).mean())
-            e_base = float((blabelled[pos_col] != blabelled["label"]).mean())
-            out.wrong_decisions = max(round((e_now - e_base) * len(now)), 0)
-            method.append(
-                f"wrong decisions: (error rate {e_now:.2%} on the {len(labelled):,} labelled rows - {e_base:.2%} "
-                f"before) x {len(now):,} predictions"
-            )
-        elif pos_col and len(before):
-            p_now = float((now[pos_col] == 1).mean()) if len(now) else 0.0
-            p_base = float((before[pos_col] == 1).mean())
-            out.wrong_decisions = max(round((p_now - p_base) * len(now)), 0)
-            method.append(
-                f"wrong decisions: positives above the pre-onset positive rate ({p_now:.2%} vs {p_base:.2%}); "
-                "too few labels to count errors"
-            )
-    if client_parts and model is not None and model.client_column in preds.columns:
-        mine = now[model.client_column].isin(client_parts)
+    degraded = [m for m in served if m in hit or m in path]
+    counts = [c for m in degraded if (c := _degraded(m, now, before, several)) is not None]
+    if counts:
+        out.degraded_predictions = sum(n for n, _, _ in counts)
+        for n, miss, line in counts:
+            if n:
+                affected |= miss.reindex(affected.index, fill_value=False)
+            method.append(line)
+    if model_hit and itype is not IncidentType.PERFORMANCE_AVAILABILITY:
+        wrong: list[int] = []
+        for m in hit:
+            rows_now, rows_before = _rows_of(now, [m]), _rows_of(before, [m])
+            out.predictions_since_onset = (out.predictions_since_onset or 0) + len(rows_now)
+            n_wrong, flagged = _model_decisions(m, rows_now, rows_before, itype, out, method, several, ic.baseline)
+            if n_wrong is not None:
+                wrong.append(n_wrong)
+            affected |= flagged.reindex(affected.index, fill_value=False)
+        if wrong:
+            out.wrong_decisions = sum(wrong)
+    clients = [m.client_column for m in served if m.client_column in preds.columns]
+    clients = list(dict.fromkeys(clients))
+    if client_parts and clients:
+        mine = pd.Series(False, index=now.index)
+        for col in clients:
+            mine |= now[col].astype(str).isin(client_parts)
         out.attacker_requests = int(mine.sum())
         affected &= ~mine
-        method.append(f"attacker requests: rows whose {model.client_column} is {', '.join(client_parts)}")
-    if model is not None and model.client_column in now.columns:
-        out.clients_affected = int(now.loc[affected, model.client_column].nunique())
-        method.append(f"clients: distinct {model.client_column} among the affected requests")
+        method.append(f"attacker requests: rows whose {' or '.join(clients)} is {', '.join(client_parts)}")
+    if clients:
+        ids = pd.concat([now.loc[affected, c].dropna().astype(str) for c in clients])
+        out.clients_affected = int(ids.nunique())
+        method.append(f"clients: distinct {' or '.join(clients)} among the affected requests")
     lines = [
         ("failed requests", out.failed_requests or 0, ic.cost_per_failed_request),
         ("slow requests", out.slow_requests or 0, ic.cost_per_slow_request),
@@ -331,6 +311,93 @@ def compute_impact(
             "cost: " + " + ".join(f"{c.count:,.0f} {c.what} x {c.unit_cost:g}" for c in out.cost) + f" {ic.currency}"
         )
     return out
+
+
+def _degraded(
+    model: ModelConfig, now: pd.DataFrame, before: pd.DataFrame, several: bool
+) -> tuple[int, pd.Series, str] | None:
+    """Return ``model``'s predictions made with a missing feature above the pre-onset share, the rows, and how."""
+    feats = [f for f in model.features if f in now.columns]
+    if not feats:
+        return None
+    now, before = _rows_of(now, [model]), _rows_of(before, [model])
+    miss_now = now[feats].isna().any(axis=1)
+    base_share = float(before[feats].isna().any(axis=1).mean()) if len(before) else 0.0
+    n = max(int(miss_now.sum()) - round(base_share * len(now)), 0)
+    who = f"{model.name}: " if several else ""
+    line = (
+        f"degraded: {who}predictions with a missing feature ({int(miss_now.sum()):,}) minus the pre-onset share "
+        f"({base_share:.2%}) of the {len(now):,}"
+    )
+    return n, miss_now, line
+
+
+def _model_decisions(
+    model: ModelConfig,
+    now: pd.DataFrame,
+    before: pd.DataFrame,
+    itype: IncidentType,
+    out: ImpactNumbers,
+    method: list[str],
+    several: bool,
+    baseline: timedelta,
+) -> tuple[int | None, pd.Series]:
+    """Add ``model``'s groups to ``out.by_group``; return its wrong decisions and the rows they flag.
+
+    Groups are named ``<model>:<group>`` when the system has several models.
+    """
+    who = f"{model.name}: " if several else ""
+    flagged = pd.Series(False, index=now.index)
+    pos_col = "prediction" if "prediction" in now.columns else None
+    gcol = model.group_column if model.group_column in now.columns else None
+    groups: list[GroupImpact] = []
+    if gcol is not None:
+        for g, rows in now.groupby(gcol, sort=True):
+            brows = before[before[gcol] == g] if gcol in before.columns else before.iloc[:0]
+            pr = _rate(rows[pos_col] == 1) if pos_col else None
+            br = _rate(brows[pos_col] == 1) if pos_col and len(brows) else None
+            extra = round((pr - br) * len(rows)) if pr is not None and br is not None else 0
+            groups.append(
+                GroupImpact(
+                    group=f"{model.name}:{g}" if several else str(g),
+                    predictions=len(rows),
+                    share=len(rows) / max(len(now), 1),
+                    positive_rate=pr,
+                    baseline_positive_rate=br,
+                    excess_positives=max(extra, 0),
+                )
+            )
+        out.by_group += groups
+        method.append(
+            f"by group: {who}predictions per '{gcol}' since the onset, positive rate now vs the "
+            f"{format_duration(baseline)} before the onset"
+        )
+    labelled = now[now["label"].notna()] if "label" in now else now.iloc[:0]
+    blabelled = before[before["label"].notna()] if "label" in before else before.iloc[:0]
+    if itype is IncidentType.BIAS_FAIRNESS and groups:
+        worst = max(groups, key=lambda g: g.excess_positives)
+        if worst.excess_positives and gcol is not None:
+            name = worst.group.removeprefix(f"{model.name}:") if several else worst.group
+            flagged = (now[gcol].astype(str) == name) & (now[pos_col] == 1 if pos_col else True)
+        method.append(f"wrong decisions: {who}positives of each group above its pre-onset positive rate, summed")
+        return sum(g.excess_positives for g in groups), flagged
+    if pos_col and len(labelled) >= MIN_LABELLED and len(blabelled) >= MIN_LABELLED:
+        e_now = float((labelled[pos_col] != labelled["label"]).mean())
+        e_base = float((blabelled[pos_col] != blabelled["label"]).mean())
+        method.append(
+            f"wrong decisions: {who}(error rate {e_now:.2%} on the {len(labelled):,} labelled rows - {e_base:.2%} "
+            f"before) x {len(now):,} predictions"
+        )
+        return max(round((e_now - e_base) * len(now)), 0), flagged
+    if pos_col and len(before):
+        p_now = float((now[pos_col] == 1).mean()) if len(now) else 0.0
+        p_base = float((before[pos_col] == 1).mean())
+        method.append(
+            f"wrong decisions: {who}positives above the pre-onset positive rate ({p_now:.2%} vs {p_base:.2%}); "
+            "too few labels to count errors"
+        )
+        return max(round((p_now - p_base) * len(now)), 0), flagged
+    return None, flagged
 
 
 def impact_of(

@@ -41,11 +41,12 @@ from rcaflows.detection.tuning import apply_check_tuning
 from rcaflows.errors import DataError, EmptyWindowError, TransitionError
 from rcaflows.incidents import Incident, Resolution, Store, resolve
 from rcaflows.incidents.reaper import ReapResult, reap
+from rcaflows.model.log import rows_of
 from rcaflows.rca.base import Phase, run_rca
 from rcaflows.rca.context import RcaContext
 from rcaflows.rca.models import PhaseName, RcaResult
 from rcaflows.rca.service import RcaPlan
-from rcaflows.sources import build_source, merge
+from rcaflows.sources import merge, read_source
 from rcaflows.timeutil import utc
 from rcaflows.triage.service import DetectionOutcome, handle_candidates
 from rcaflows.vocab import OPEN_STATES, CheckStatus, IncidentType
@@ -91,18 +92,17 @@ def read_sources(config: SystemConfig, start: datetime, end: datetime) -> tuple[
     errors: list[DataError] = []
     failed: dict[str, str] = {}
     fed: dict[str, tuple[str, ...]] = {}
-    model = config.model.component if config.model is not None else None
     for spec in config.sources:
         try:
-            part = build_source(spec, config).load(start, end)
+            part = read_source(spec, config, start, end)
         except DataError as exc:
             failed[spec.name] = str(exc)
             errors.append(exc)
             continue
         parts.append(part)
         comps = set(part.metrics["component"].astype(str).unique()) if not part.metrics.empty else set()
-        if model is not None and not part.predictions.empty:
-            comps.add(model)
+        if not part.predictions.empty:
+            comps.update(m.component for m in config.models if not rows_of(part.predictions, m).empty)
         fed[spec.name] = tuple(sorted(comps))
     data = merge(parts, start, end, list(failed))
     return replace(data, source_components=fed, source_errors=failed), errors

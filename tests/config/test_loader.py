@@ -17,7 +17,7 @@ def demo_text() -> str:
 def test_bundled_demo_config_is_valid() -> None:
     cfg = load_config()
     assert cfg.system.name == "fraud-scoring"
-    assert cfg.model is not None and len(cfg.model.features) == 8
+    assert cfg.models and len(cfg.models[0].features) == 8
     assert cfg.window.current.total_seconds() == 3600
 
 
@@ -175,7 +175,7 @@ def test_a_config_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_training_node_must_be_declared_and_upstream_of_the_model(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "poisoned_training" / "system.yaml"
     raw = yaml.safe_load(example.read_text())
-    assert load_config(example).model is not None  # the example itself is valid
+    assert load_config(example).models  # the example itself is valid
     node, model_node = raw["model"]["training"]["node"], raw["model"]["lineage_node"]
     raw["lineage"]["edges"] = [e for e in raw["lineage"]["edges"] if e[0] != node]
     (p,) = _problems(tmp_path, raw)

@@ -127,10 +127,10 @@ def test_frames_pass_their_contracts(name: str) -> None:
 
 def test_predictions_look_like_normal_traffic() -> None:
     cfg = load_config()
-    assert cfg.model is not None
+    assert cfg.models
     p = simulate("no_fault").data.predictions
     assert 70_000 < len(p) < 100_000
-    assert set(cfg.model.features) <= set(p.columns)
+    assert set(cfg.models[0].features) <= set(p.columns)
     assert p["client_id"].nunique() > 150
     assert 0.25 < (p["group"] == "B").mean() < 0.35
     assert (p["hour"] == p["timestamp"].dt.hour).all()
@@ -147,15 +147,15 @@ def test_predictions_look_like_normal_traffic() -> None:
 
 def test_labels_absent_within_label_delay_of_end() -> None:
     cfg = load_config()
-    assert cfg.model is not None
+    assert cfg.models
     p = simulate("no_fault").data.predictions
-    recent = p[p["timestamp"] >= DEMO_END - cfg.model.label_delay]
+    recent = p[p["timestamp"] >= DEMO_END - cfg.models[0].label_delay]
     assert len(recent) > 100
     assert recent["label"].isna().all() and recent["label_at"].isna().all()
     arrived = p[p["label"].notna()]
     assert (arrived["label_at"] < DEMO_END).all()
-    assert (arrived["label_at"] >= arrived["timestamp"] + cfg.model.label_delay).all()
-    old = p[p["timestamp"] < DEMO_END - cfg.model.label_delay - timedelta(minutes=5)]
+    assert (arrived["label_at"] >= arrived["timestamp"] + cfg.models[0].label_delay).all()
+    old = p[p["timestamp"] < DEMO_END - cfg.models[0].label_delay - timedelta(minutes=5)]
     assert old["label"].notna().all()
 
 

@@ -59,7 +59,7 @@ def metric_frame(
 
 
 def _predictions(config: SystemConfig, rng: np.random.Generator, per_min: int = 20) -> pd.DataFrame:
-    assert config.model is not None
+    assert config.models
     n = 25 * 60 * per_min
     start_ns = pd.Timestamp(START).value
     offs = np.sort(rng.uniform(0, 25 * 3600e9, n)).astype(np.int64)
@@ -67,13 +67,13 @@ def _predictions(config: SystemConfig, rng: np.random.Generator, per_min: int = 
     fraud = rng.random(n) < 0.05
     feats = {}
     logit = np.full(n, -4.0)
-    for i, f in enumerate(config.model.features):
+    for i, f in enumerate(config.models[0].features):
         z = rng.standard_normal(n) + 1.2 * fraud
         feats[f] = np.exp(3 + 0.5 * z) if f == "amount" else 10 + 2 * z + i
         logit += 0.6 * z
     score = 1 / (1 + np.exp(-logit))
     label = fraud.astype(float)
-    label_at = ts + pd.to_timedelta(config.model.label_delay) + pd.to_timedelta(rng.uniform(0, 60, n), unit="s")
+    label_at = ts + pd.to_timedelta(config.models[0].label_delay) + pd.to_timedelta(rng.uniform(0, 60, n), unit="s")
     return pd.DataFrame(
         {
             "timestamp": ts,
@@ -81,7 +81,7 @@ def _predictions(config: SystemConfig, rng: np.random.Generator, per_min: int = 
             "group": np.where(rng.random(n) < 0.3, "B", "A"),
             **feats,
             "score": score,
-            "prediction": (score >= config.model.threshold).astype(int),
+            "prediction": (score >= config.models[0].threshold).astype(int),
             "label": label,
             "label_at": label_at,
         }
@@ -89,8 +89,8 @@ def _predictions(config: SystemConfig, rng: np.random.Generator, per_min: int = 
 
 
 def _batches(preds: pd.DataFrame, config: SystemConfig, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
-    assert config.model is not None
-    fs = preds[["timestamp", *config.model.features]].copy()
+    assert config.models
+    fs = preds[["timestamp", *config.models[0].features]].copy()
     fs["hour"] = fs["timestamp"].dt.hour.astype(float)
     fs["merchant_risk"] = rng.uniform(0, 1, len(fs))
     n = len(preds)
@@ -138,14 +138,14 @@ def with_frames(data: MonitoringData, **frames: object) -> MonitoringData:
 def with_model(task: str, features: list[str], **log: object) -> SystemConfig:
     """Return the demo config with its model replaced by model ``m`` of ``task`` on ``features``, logged per ``log``."""
     base = load_config(demo_config_path())
-    assert base.model is not None
+    assert base.models
     model = ModelConfig(
         name="m",
-        component=base.model.component,
-        lineage_node=base.model.lineage_node,
+        component=base.models[0].component,
+        lineage_node=base.models[0].lineage_node,
         features=features,
         task=task,
         label_delay=timedelta(minutes=5),
         log=PredictionLogConfig(**log),
     )
-    return base.model_copy(update={"model": model})
+    return base.model_copy(update={"models": [model]})

@@ -27,14 +27,14 @@ def _window(name: str) -> Window:
 
 
 def _with_attributions(cfg: SystemConfig, attributions: dict[str, str]) -> SystemConfig:
-    assert cfg.model is not None
-    log = cfg.model.log.model_copy(update={"attributions": attributions})
-    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"log": log})})
+    assert cfg.models
+    log = cfg.models[0].log.model_copy(update={"attributions": attributions})
+    return cfg.model_copy(update={"models": [cfg.models[0].model_copy(update={"log": log})]})
 
 
 def test_a_weight_push_fails_only_the_feature_it_moved(cfg: SystemConfig) -> None:
     checks = DETECTORS["attribution_drift"].run(_window("attribution_shift"), cfg)
-    assert cfg.model is not None and len(checks) == len(cfg.model.log.attributions)
+    assert cfg.models and len(checks) == len(cfg.models[0].log.attributions)
     by = {c.metric: c for c in checks}
     mr = by["merchant_risk"]
     assert mr.status == CheckStatus.FAIL and mr.incident_type == "quality_degradation"

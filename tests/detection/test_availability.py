@@ -46,7 +46,7 @@ def _on_files(config: SystemConfig, frame: pd.DataFrame, root: Path, *extra: Sou
         update={
             "sources": sources,
             "store": config.store.model_copy(update={"url": f"sqlite:///{root / 'incidents.db'}"}),
-            "model": None,
+            "models": [],
         }
     )
 
@@ -139,17 +139,17 @@ def test_cadence_is_learned_per_series(config: SystemConfig) -> None:
     ]
     metrics = pd.concat(rows, ignore_index=True).assign(value=1.0)
     data = MonitoringData(start=START, end=END, metrics=metrics, source_components={"feed": ("gateway", "geo_api")})
-    act = series_activity(data, CURRENT, None)
+    act = series_activity(data, CURRENT)
     cadence = dict(zip(act.metric, act.cadence_s, strict=True))
     assert cadence == {"fast": 60.0, "slow": 600.0}
-    checks = availability_checks(config.model_copy(update={"model": None}), data, CURRENT)
+    checks = availability_checks(config.model_copy(update={"models": []}), data, CURRENT)
     assert [(c.component, c.status) for c in checks if not c.component.startswith("source:")] == [
         ("gateway", CheckStatus.FAIL),
         ("geo_api", CheckStatus.OK),
     ]
     # The same silence under a longer grace is not one.
     longer = config.detectors.model_copy(update={"availability": AvailabilityDetector(grace=timedelta(minutes=30))})
-    quiet = availability_checks(config.model_copy(update={"model": None, "detectors": longer}), data, CURRENT)
+    quiet = availability_checks(config.model_copy(update={"models": [], "detectors": longer}), data, CURRENT)
     assert not [c for c in quiet if c.failed]
 
 
@@ -162,7 +162,7 @@ def test_the_median_matches_a_per_series_computation(config: SystemConfig) -> No
         stamps = np.repeat(stamps, rng.integers(1, 3, size=len(stamps)))
         rows.append(pd.DataFrame({"timestamp": stamps, "component": f"c{k % 7}", "metric": f"m{k}"}))
     metrics = pd.concat(rows, ignore_index=True).sample(frac=1.0, random_state=1).assign(value=0.0)
-    act = series_activity(MonitoringData(start=START, end=END, metrics=metrics), CURRENT, None)
+    act = series_activity(MonitoringData(start=START, end=END, metrics=metrics), CURRENT)
     ref = metrics[metrics["timestamp"] < CURRENT]
     expected = ref.groupby("metric")["timestamp"].apply(
         lambda t: float(np.median(np.diff(np.unique(t.to_numpy())).astype("timedelta64[ns]").astype(float)) / 1e9)
@@ -237,7 +237,7 @@ def test_run_on_a_window_gives_the_checks_of_the_loaded_data(config: SystemConfi
     metrics = pd.concat([b, a], ignore_index=True)
     fed = {"one": tuple(sorted(set(b["component"]))), "two": tuple(sorted(set(a["component"])))}
     data = MonitoringData(start=START, end=END, metrics=metrics, source_components=fed, source_errors={"three": "gone"})
-    cfg = config.model_copy(update={"model": None})
+    cfg = config.model_copy(update={"models": []})
     direct = availability_checks(cfg, data, CURRENT)
     via_registry = DETECTORS["availability"].run(Window.split(data, CURRENT), cfg)
     assert via_registry == direct

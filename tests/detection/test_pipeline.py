@@ -26,6 +26,7 @@ OTHER_SYSTEM = Path(__file__).parents[1] / "fixtures" / "other_system.yaml"
 ONSET = END - timedelta(minutes=30)
 PERF = IncidentType.PERFORMANCE_AVAILABILITY
 
+
 def _systems() -> dict[str, SystemConfig]:
     return {"demo": demo_config(), "search-ranking": load_config(OTHER_SYSTEM)}
 
@@ -40,7 +41,7 @@ def test_the_second_system_shares_no_name_with_the_demo() -> None:
     demo, other = _systems().values()
     assert not {c.name for c in demo.components} & {c.name for c in other.components}
     assert not {m.name for m in demo.metrics} & {m.name for m in other.metrics}
-    assert not other.lineage.nodes and other.model is None
+    assert not other.lineage.nodes and not other.models
 
 
 def fault_path(cfg: SystemConfig) -> tuple[tuple[str, str], tuple[str, str]]:

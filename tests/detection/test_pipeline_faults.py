@@ -84,7 +84,7 @@ def system(config: SystemConfig, root: Path) -> SystemConfig:
     return config.model_copy(
         update={
             "sources": sources,
-            "model": None,
+            "models": [],
             "store": config.store.model_copy(update={"url": f"sqlite:///{root / 'incidents.db'}"}),
         }
     )

@@ -144,9 +144,9 @@ def test_regression_mae_is_estimated_before_labels_arrive() -> None:
 
 def test_estimate_can_be_switched_off() -> None:
     base = _config("regression", ["x"], **REG_LOG)
-    assert base.model is not None
-    analysis = base.model.analysis.model_copy(update={"estimate": False})
-    cfg = base.model_copy(update={"model": base.model.model_copy(update={"analysis": analysis})})
+    assert base.models
+    analysis = base.models[0].analysis.model_copy(update={"estimate": False})
+    cfg = base.model_copy(update={"models": [base.models[0].model_copy(update={"analysis": analysis})]})
     ref = _regression(5_000, START, SPLIT, 7, 0.0)
     cur = _without_labels(_regression(1_000, SPLIT, END, 8, 1.5), "units_sold", "sold_at")
     assert not [c for c in QualityDetector().run(_window(ref, cur), cfg) if c.details.get("estimated")]

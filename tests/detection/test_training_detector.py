@@ -107,8 +107,8 @@ def test_batches_delivered_by_a_source_for_the_training_node(system: SystemConfi
     frames = training_frames()
     rows = pd.concat([f.assign(batch_id=k) for k, f in frames.items()], ignore_index=True)
     rows = rows.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    training = system.model.training.model_copy(update={"path": None, "batch_column": "batch_id"})  # type: ignore[union-attr]
-    config = system.model_copy(update={"model": system.model.model_copy(update={"training": training})})  # type: ignore[union-attr]
+    training = system.models[0].training.model_copy(update={"path": None, "batch_column": "batch_id"})  # type: ignore[union-attr]
+    config = system.model_copy(update={"models": [system.models[0].model_copy(update={"training": training})]})  # type: ignore[union-attr]
     w = _window(4)
     ts = rows["timestamp"]
     window = Window(
@@ -119,14 +119,14 @@ def test_batches_delivered_by_a_source_for_the_training_node(system: SystemConfi
             start=w.current.start, end=w.current.end, batches={"training_set": rows[ts >= w.current.start]}
         ),
     )
-    assert [b.id for b in training_batches(config.model, window)] == list(frames)  # type: ignore[arg-type]
+    assert [b.id for b in training_batches(config.models[0], window)] == list(frames)  # type: ignore[arg-type]
     failed = [c for c in _run(config, window) if c.failed]
     assert {c.check for c in failed} == {"flipped_duplicates", "source_burst"}
     assert {c.details["batch"] for c in failed} == {POISONED}
 
 
 def test_versions_link_to_batches_by_mapping_and_column(system: SystemConfig) -> None:
-    model = system.model
+    model = system.models[0]
     assert model is not None and model.training is not None
     batches = training_batches(model)
     assert version_batches(model, batches)["v5"] == [POISONED]
@@ -146,11 +146,11 @@ def test_versions_link_to_batches_by_mapping_and_column(system: SystemConfig) ->
 
 def test_checks_of_any_batch_on_demand(system: SystemConfig) -> None:
     """The lineage phase judges the batch of a served version whatever the window: later batches play no part."""
-    model = system.model
+    model = system.models[0]
     assert model is not None
     batches = training_batches(model)
     now = datetime(2026, 12, 1)
-    checks = training_checks(system, batches, [POISONED, "b1"], now - timedelta(hours=1), now)
+    checks = training_checks(system, system.models[0], batches, [POISONED, "b1"], now - timedelta(hours=1), now)
     failed = {(c.details["batch"], c.check) for c in checks if c.failed}
     assert failed == {(POISONED, "flipped_duplicates"), (POISONED, "source_burst")}
 
@@ -176,10 +176,10 @@ routing: {default_team: t}
 
 
 def _with_path(config: SystemConfig, path: str) -> SystemConfig:
-    model = config.model
+    model = config.models[0]
     assert model is not None and model.training is not None
     training = model.training.model_copy(update={"path": path})
-    return config.model_copy(update={"model": model.model_copy(update={"training": training})})
+    return config.model_copy(update={"models": [model.model_copy(update={"training": training})]})
 
 
 def test_an_earlier_batch_without_labels_leaves_the_history_not_the_judgement(

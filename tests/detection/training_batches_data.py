@@ -42,13 +42,13 @@ def write_system(root: Path, seed: int = 0) -> SystemConfig:
     """Write the example's data under ``root`` and return its config reading from there (store in ``root``)."""
     _gen.write(root / "data", seed)
     cfg = load_config(EXAMPLE / "system.yaml")
-    model = cfg.model
+    model = cfg.models[0]
     assert model is not None and model.training is not None
     training = model.training.model_copy(update={"path": f"{(root / 'data' / 'training').as_posix()}/*.csv"})
     return cfg.model_copy(
         update={
             "sources": [SourceConfig(name="scoring_log", kind="files", options={"directory": str(root / "data")})],
             "store": StoreConfig(url=f"sqlite:///{root / 'incidents.db'}"),
-            "model": model.model_copy(update={"training": training}),
+            "models": [model.model_copy(update={"training": training})],
         }
     )

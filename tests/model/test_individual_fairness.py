@@ -36,18 +36,18 @@ CLASSES = np.array(["billing", "tech", "sales"])
 
 def _config(task: str, **analysis: object) -> SystemConfig:
     base = load_config(demo_config_path())
-    assert base.model is not None
+    assert base.models
     model = ModelConfig(
         name="m",
-        component=base.model.component,
-        lineage_node=base.model.lineage_node,
+        component=base.models[0].component,
+        lineage_node=base.models[0].lineage_node,
         features=["x0", "x1", "x2", "x3", "channel", "sex"],  # the protected column is a feature too
         task=task,
         label_delay=timedelta(minutes=5),
         log=PredictionLogConfig(groups=["sex", "region"], request_id="request_id"),
         analysis=ModelAnalysisConfig(individual_fairness=IndividualFairnessConfig(**analysis)),
     )
-    return base.model_copy(update={"model": model})
+    return base.model_copy(update={"models": [model]})
 
 
 def _frame(
@@ -231,11 +231,9 @@ def test_outcomes_the_features_do_not_determine_are_not_judged() -> None:
 @pytest.mark.parametrize(
     ("n_ref", "n_cur", "searched"), [(30_000, 1_000, 10_000), (30_000, 3_000, 15_000), (8_000, 1_000, 8_000)]
 )
-def test_the_reference_sample_is_sized_to_the_current_window(
-    n_ref: int, n_cur: int, searched: int
-) -> None:
+def test_the_reference_sample_is_sized_to_the_current_window(n_ref: int, n_cur: int, searched: int) -> None:
     # at most REFERENCE_PER_CURRENT reference rows per current row, never fewer than REFERENCE_MIN_ROWS
-    model = _config("binary").model
+    model = _config("binary").models[0]
     assert model is not None
     ref = _frame("binary", n_ref, START, SPLIT, 1)
     cur = _frame("binary", n_cur, SPLIT, END, 2)

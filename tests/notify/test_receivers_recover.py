@@ -92,7 +92,7 @@ def system(
     return cfg.model_copy(
         update={
             "sources": sources,
-            "model": None,
+            "models": [],
             "notifications": channels,
             "teams": [t.model_copy(update={"channels": ["hook", "mail", "down"]}) for t in cfg.teams],
             "communication": communication,

@@ -67,10 +67,10 @@ def test_logged_attributions_and_input_ids_are_judged_by_the_phase() -> None:
     flip = after & (np.arange(len(p)) % 2 == 1) & (rng.random(len(p)) < 0.3)
     p["prediction"] = np.where(flip, 1 - pred, pred)
     cfg = load_config(demo_config_path())
-    log = cfg.model.log.model_copy(
+    log = cfg.models[0].log.model_copy(
         update={"id": "input_hash", "attributions": {"amount": "shap_amount", "merchant_risk": "shap_merchant_risk"}}
     )
-    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"log": log})})
+    cfg = cfg.model_copy(update={"models": [cfg.models[0].model_copy(update={"log": log})]})
     symptom = Symptom(
         component="fraud_model",
         metric="accuracy",

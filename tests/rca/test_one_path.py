@@ -52,7 +52,7 @@ def context(df: pd.DataFrame, at: pd.Timestamp) -> RcaContext:
         update={
             "components": [ComponentConfig(name=n, kind="service", depends_on=deps.get(n, [])) for n in names],
             "lineage": LineageConfig(),
-            "model": None,
+            "models": [],
             "metrics": [],
         }
     )

@@ -40,8 +40,8 @@ def predictions(null_col: str | None = None, group_b_shift: float = 0.0, seed: i
     rng = np.random.default_rng(seed)
     n = 6 * 60 * 40
     ts = START + pd.to_timedelta(np.sort(rng.uniform(0, 6 * 3600, n)), unit="s")
-    assert CFG.model is not None
-    df = pd.DataFrame({f: rng.normal(10, 2, n) for f in CFG.model.features})
+    assert CFG.models
+    df = pd.DataFrame({f: rng.normal(10, 2, n) for f in CFG.models[0].features})
     df.insert(0, "timestamp", ts)
     df.insert(1, "client_id", rng.choice(["c1", "c2", "c3"], n))
     df.insert(2, "group", rng.choice(["A", "B"], n))
@@ -287,8 +287,8 @@ def test_context_build_and_graphs() -> None:
 
 def test_model_behaviour_runs_with_a_categorical_feature() -> None:
     """A string feature (a category) is left to the drift tests; the numeric analyses still run on the rest."""
-    assert CFG.model is not None
-    cat = CFG.model.features[-1]
+    assert CFG.models
+    cat = CFG.models[0].features[-1]
     p = predictions(group_b_shift=2.5)
     p[cat] = np.where(p[cat] > 10, "high", "low")
     res = run_phase(

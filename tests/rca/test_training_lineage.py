@@ -94,12 +94,12 @@ def test_rca_ranks_the_batch_the_deployed_version_was_trained_on_first(scenario:
 
 def test_a_version_trained_on_a_clean_batch_names_no_batch(scenario: tuple) -> None:
     config, store, _, key = scenario
-    model = config.model
+    model = config.models[0]
     assert model is not None and model.training is not None
     versions = {**model.training.versions, "v5": ["b3"]}
     clean = config.model_copy(
         update={
-            "model": model.model_copy(update={"training": model.training.model_copy(update={"versions": versions})})
+            "models": [model.model_copy(update={"training": model.training.model_copy(update={"versions": versions})})]
         }
     )
     result = _rca(clean, store, key)
@@ -119,13 +119,13 @@ def test_a_version_trained_on_a_clean_batch_names_no_batch(scenario: tuple) -> N
 )
 def test_a_link_that_cannot_be_followed_is_named(scenario: tuple, change: dict[str, Any], note: str) -> None:
     config, store, _, key = scenario
-    model = config.model
+    model = config.models[0]
     assert model is not None and model.training is not None
     if "log_version" in change:
         model = model.model_copy(update={"log": model.log.model_copy(update={"version": None})})
     else:
         model = model.model_copy(update={"training": model.training.model_copy(update=change)})
-    result = _rca(config.model_copy(update={"model": model}), store, key)
+    result = _rca(config.model_copy(update={"models": [model]}), store, key)
     assert all(h.kind != "training_batch" for h in result.hypotheses)
     lineage = next(p for p in result.phases if str(p.phase) == "lineage")
     assert any(n.startswith(note) for n in lineage.details["training"]), lineage.details["training"]

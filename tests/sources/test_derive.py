@@ -38,7 +38,7 @@ def _value(out: pd.DataFrame, comp: str, metric: str, minute: int) -> float:
 
 
 def test_model_metrics_per_minute() -> None:
-    model = load_config().model
+    model = load_config().models[0]
     assert model is not None
     model = model.model_copy(update={"features": ["amount"]})
     out = prediction_metrics(_log(), model)
@@ -59,7 +59,7 @@ def test_model_metrics_per_minute() -> None:
 
 
 def test_client_request_rates_are_zero_filled() -> None:
-    model = load_config().model
+    model = load_config().models[0]
     assert model is not None
     out = prediction_metrics(_log(), model)
     assert _value(out, "client:a", "requests_per_min", 0) == 2
@@ -70,7 +70,7 @@ def test_client_request_rates_are_zero_filled() -> None:
 
 
 def test_empty_log_gives_empty_metrics() -> None:
-    model = load_config().model
+    model = load_config().models[0]
     assert model is not None
     out = prediction_metrics(pd.DataFrame(), model)
     assert out.empty and list(out.columns) == ["timestamp", "component", "metric", "value"]

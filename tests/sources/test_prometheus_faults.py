@@ -134,7 +134,7 @@ def system(prom: FlakyPrometheus, root: Path, retries: int = 2) -> tuple[SystemC
         update={
             "sources": [spec("core", comps[:-1]), spec("edge", [edge])],
             "store": cfg.store.model_copy(update={"url": f"sqlite:///{root / 'incidents.db'}"}),
-            "model": None,
+            "models": [],
         }
     )
     return cfg, edge

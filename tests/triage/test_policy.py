@@ -69,7 +69,7 @@ def test_priority_from_severity_and_urgency() -> None:
     assert priority_for(Severity.HIGH, 0.4, CFG)[0] == Priority.P3  # medium urgency: one step
     assert priority_for(Severity.MEDIUM, 0.1, CFG)[0] == Priority.P5  # low urgency: two steps
     assert priority_for(Severity.LOW, 0.0, CFG)[0] == Priority.P5  # never past P5
-    tier3 = CFG.model_copy(update={"model": CFG.model.model_copy(update={"tier": 3})})  # type: ignore[union-attr]
+    tier3 = CFG.model_copy(update={"models": [CFG.models[0].model_copy(update={"tier": 3})]})  # type: ignore[union-attr]
     f3 = impact_factors(T.BIAS_FAIRNESS, ["fraud_model"], tier3)
     assert urgency_for(T.BIAS_FAIRNESS, f3, [], tier3)[0] < u
     # An SLO burn puts an SLA at stake even for a type outside sla_types.

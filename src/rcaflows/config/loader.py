@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import yaml
@@ -102,6 +103,7 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
     yield from dupes([t.name for t in cfg.teams], ("teams",), "team")
     yield from dupes([n.name for n in cfg.lineage.nodes], ("lineage", "nodes"), "lineage node")
     yield from dupes([c.name for c in cfg.notifications], ("notifications",), "channel")
+    yield from dupes([m.name for m in cfg.models], ("models",), "model")
 
     for i, c in enumerate(cfg.components):
         for j, dep in enumerate(c.depends_on):
@@ -146,20 +148,30 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
         if not nx.is_directed_acyclic_graph(g):
             cycle = " -> ".join(u for u, _ in nx.find_cycle(g))
             yield ("lineage", "edges"), f"lineage has a cycle ({cycle}); lineage must be acyclic"
-    if cfg.model is not None:
-        if cfg.model.component not in components:
-            yield ("model", "component"), f"unknown component {cfg.model.component!r}"
-        if cfg.model.lineage_node not in nodes:
-            yield ("model", "lineage_node"), f"unknown lineage node {cfg.model.lineage_node!r}"
-        training = cfg.model.training
+    sources = {s.name for s in cfg.sources}
+    for i, model in enumerate(cfg.models):
+        at: Path_ = ("models", i)
+        if model.component not in components:
+            yield (*at, "component"), f"unknown component {model.component!r}"
+        if model.lineage_node not in nodes:
+            yield (*at, "lineage_node"), f"unknown lineage node {model.lineage_node!r}"
+        if len(cfg.models) > 1 and model.source is None and model.log.model is None:
+            yield (
+                at,
+                f"model {model.name!r} is one of {len(cfg.models)}: give it 'source' (the source that delivers "
+                "its predictions) or 'log.model' (a column naming the model of each row)",
+            )
+        if model.source is not None and model.source not in sources:
+            yield (*at, "source"), f"unknown source {model.source!r}; expected one of {sorted(sources)}"
+        training = model.training
         if training is not None:
             if training.node not in nodes:
-                yield ("model", "training", "node"), f"unknown lineage node {training.node!r}"
-            elif cfg.model.lineage_node in nodes and not _upstream(cfg, training.node, cfg.model.lineage_node):
+                yield (*at, "training", "node"), f"unknown lineage node {training.node!r}"
+            elif model.lineage_node in nodes and not _upstream(cfg, training.node, model.lineage_node):
                 yield (
-                    ("model", "training", "node"),
+                    (*at, "training", "node"),
                     f"lineage node {training.node!r} is not upstream of the model's node "
-                    f"{cfg.model.lineage_node!r}; add an edge [{training.node}, {cfg.model.lineage_node}] "
+                    f"{model.lineage_node!r}; add an edge [{training.node}, {model.lineage_node}] "
                     "(or a path) under 'lineage.edges', or the RCA cannot link a version to its training batch",
                 )
     for i, spec in enumerate(cfg.detectors.data_quality.expectations):
@@ -234,6 +246,13 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
     yield from communication_problems(cfg)
 
 
+def _as_written(path: Path_, raw: dict[str, Any]) -> Path_:
+    """Return ``path`` as the file spells it: ``models.0.x`` is ``model.x`` where the file says ``model:``."""
+    if path[:2] == ("models", 0) and "model" in raw and "models" not in raw:
+        return ("model", *path[2:])
+    return path
+
+
 def _upstream(cfg: SystemConfig, node: str, of: str) -> bool:
     """Return whether lineage ``node`` is ``of`` or lies upstream of it (both declared)."""
     g = nx.DiGraph(cfg.lineage.edges)
@@ -299,7 +318,7 @@ def parse_config(text: str, where: str = "<config>", base_dir: Path | None = Non
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            path: Path_ = tuple(err["loc"])
+            path: Path_ = _as_written(tuple(err["loc"]), raw)
             expected = err["msg"]
             if err["type"] == "missing":
                 expected = "required field is missing"
@@ -309,7 +328,10 @@ def parse_config(text: str, where: str = "<config>", base_dir: Path | None = Non
         raise ConfigError(f"{where}: {len(problems)} problem(s) in config", problems) from None
     if cfg.lineage.openlineage:
         cfg = _with_openlineage(cfg, base_dir or Path.cwd(), where, lines)
-    problems = [f"{where}:{_line_of(lines, p)}: {_dotted(p)}: {m}" for p, m in _cross_reference(cfg)]
+    problems = [
+        f"{where}:{_line_of(lines, q)}: {_dotted(q)}: {m}"
+        for q, m in ((_as_written(p, raw), m) for p, m in _cross_reference(cfg))
+    ]
     if problems:
         raise ConfigError(f"{where}: {len(problems)} problem(s) in config", problems)
     return cfg

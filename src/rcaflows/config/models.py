@@ -193,12 +193,15 @@ class PredictionLogConfig(_Model):
         "estimated performance).",
     )
     interval_low: str | None = Field(None, description="regression: column with the prediction interval's low end.")
-    interval_high: str | None = Field(
-        None, description="regression: column with the prediction interval's high end."
-    )
+    interval_high: str | None = Field(None, description="regression: column with the prediction interval's high end.")
     query: str | None = Field(None, description="ranking: column with the query (list) id the item was ranked in.")
     attributions: dict[str, str] = Field(
         default_factory=dict, description="Feature -> column with its logged attribution (e.g. SHAP value)."
+    )
+    model: str | None = Field(
+        None,
+        description="Column naming the model that served the row, for a log shared by several models: the "
+        "model's rows are those whose value equals its name.",
     )
     request_id: str | None = Field(None, description="Column with the request id, if logged.")
     user_id: str | None = Field(None, description="Column with the user id, if logged.")
@@ -243,6 +246,49 @@ class IndividualFairnessConfig(_Model):
     )
 
 
+#: Every built-in quality metric name (a custom metric may not reuse one: checks are named by metric).
+BUILTIN_METRICS = frozenset(m for names in TASK_METRICS.values() for m in names)
+_FUNCTION_PATH = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
+
+
+class CustomMetricConfig(_Model):
+    """A quality metric computed by the user's own function, judged against the reference like the built-in ones.
+
+    The function gets the labelled rows of the model's log as a DataFrame with role-named columns
+    (``prediction``, ``score``, ``label``, ``query``, ..., the features and group columns under their
+    own names: :func:`rcaflows.model.model_view`).
+    """
+
+    name: Name = Field(description="Metric name (the check is '<name>_worse'); not a built-in metric's name.")
+    function: str = Field(
+        description="'package.module:callable', importable by the process that runs detection (installed or on "
+        "PYTHONPATH). Without per_row it returns one number for the rows it gets; with per_row one number per "
+        "row (NaN: the row does not count)."
+    )
+    per_row: bool = Field(
+        False,
+        description="The function returns one value per row and the metric is their mean: tested with Welch's t "
+        "on the row values (cheap). Otherwise the standard error comes from a bootstrap of the rows (the "
+        "function is called once per replicate).",
+    )
+    higher_is_better: bool = Field(True, description="Whether a larger value is better (False: an error or cost).")
+    min_change: float | None = Field(
+        None,
+        ge=0,
+        description="Smallest worsening that counts, in the metric's units; None: 10 % of the reference value "
+        "(detectors.quality_degradation.min_drop when the reference is 0).",
+    )
+
+    @field_validator("function")
+    @classmethod
+    def _function_path(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(_FUNCTION_PATH, v):
+            raise ValueError(f"{v!r} is not an import path; expected 'package.module:callable'")
+        return v
+
+
 class ModelAnalysisConfig(_Model):
     """How the model's quality is judged and where the slice and version comparisons look."""
 
@@ -259,8 +305,8 @@ class ModelAnalysisConfig(_Model):
     estimate: bool = Field(
         True,
         description="Estimate the quality of rows without labels yet: classifier accuracy from calibrated scores "
-        "(CBPE), regression MAE from a model of the reference errors (DLE); the estimate warns, it never fails "
-        "a check on its own.",
+        "(CBPE), regression MAE from a model of the reference errors (DLE), ranking hit rate@k and NDCG@k from "
+        "item scores calibrated to relevance probabilities; the estimate warns, it never fails a check on its own.",
     )
     slice_columns: list[str] = Field(
         default_factory=list,
@@ -283,6 +329,24 @@ class ModelAnalysisConfig(_Model):
         default_factory=IndividualFairnessConfig,
         description="Near-identical individuals across protected groups (checked by the fairness detector).",
     )
+    custom_metrics: list[CustomMetricConfig] = Field(
+        default_factory=list,
+        description="Quality metrics computed by the user's functions, for any task; each is tested against the "
+        "reference window and reported as its own check.",
+    )
+
+    @model_validator(mode="after")
+    def _custom_names(self) -> ModelAnalysisConfig:
+        names = [m.name for m in self.custom_metrics]
+        clash = sorted({n for n in names if n in BUILTIN_METRICS})
+        if clash:
+            raise ValueError(
+                f"custom_metrics {clash} reuse built-in metric names; rename them (built-in: {sorted(BUILTIN_METRICS)})"
+            )
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"custom_metrics names {twice} are declared more than once; names must be unique")
+        return self
 
 
 class ModelConfig(_Model):
@@ -297,6 +361,11 @@ class ModelConfig(_Model):
         timedelta(minutes=30), description="How long ground-truth labels take to arrive after a prediction."
     )
     tier: int = Field(1, ge=1, le=3, description="Business tier: 1 = revenue-critical, 3 = best effort.")
+    source: Name | None = Field(
+        None,
+        description="Source that delivers this model's prediction log (None: every source's predictions, or the "
+        "rows 'log.model' assigns to it). With several models, each needs 'source' or 'log.model'.",
+    )
     task: ModelTask = Field("binary", description="What the model predicts: binary, multiclass, regression, ranking.")
     log: PredictionLogConfig = Field(
         default_factory=PredictionLogConfig, description="Columns of the prediction log, by role."
@@ -1176,7 +1245,10 @@ class SystemConfig(_Model):
     components: list[ComponentConfig] = Field(description="Components and their dependencies (topology).")
     metrics: list[MetricSpec] = Field(default_factory=list, description="Known metrics and what they measure.")
     lineage: LineageConfig = Field(default_factory=LineageConfig, description="Data lineage graph.")
-    model: ModelConfig | None = Field(None, description="The model under monitoring, if any.")
+    models: list[ModelConfig] = Field(
+        default_factory=list,
+        description="The models under monitoring (several share one system); 'model:' is the shorthand for one.",
+    )
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig, description="Detector settings.")
     severity: SeverityConfig = Field(default_factory=SeverityConfig, description="Impact weights and thresholds.")
     priority: PriorityConfig = Field(default_factory=PriorityConfig, description="Urgency weights and cuts.")
@@ -1207,6 +1279,18 @@ class SystemConfig(_Model):
     learning: LearningConfig = Field(
         default_factory=LearningConfig, description="Per-check tuning from the incident history and the TTD target."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_model(cls, data: Any) -> Any:
+        """Accept ``model:`` (one model, or null) as the shorthand of ``models: [...]``."""
+        if isinstance(data, dict) and "model" in data:
+            if "models" in data:
+                raise ValueError("give 'model' (one model) or 'models' (a list), not both")
+            data = dict(data)
+            one = data.pop("model")
+            data["models"] = [] if one is None else [one]
+        return data
 
     def component(self, name: str) -> ComponentConfig | None:
         """Return the component called ``name``, if declared."""

@@ -294,7 +294,7 @@ def _config_facts() -> tuple[tuple[tuple[str, str, MetricKind], ...], timedelta,
 
     cfg = load_config(bundled_config_path())
     metrics = tuple((m.component, m.name, m.kind) for m in cfg.metrics)
-    model = cfg.model
+    model = cfg.models[0] if cfg.models else None  # the demo system has one model
     delay = model.label_delay if model is not None else timedelta(minutes=15)
     features = tuple(model.features) if model is not None else ("hour", *_FEATURES)
     return metrics, delay, features

@@ -25,6 +25,7 @@ from rcaflows.detection.engine import (
     group_checks,
     run_detection,
 )
+from rcaflows.detection.model_scope import split_metric
 from rcaflows.detection.models import CheckResult
 from rcaflows.detection.robust import shift_checks, shift_table
 from rcaflows.detection.stats import change_points, detect_drift, score_series
@@ -49,4 +50,5 @@ __all__ = [
     "score_series",
     "shift_checks",
     "shift_table",
+    "split_metric",
 ]

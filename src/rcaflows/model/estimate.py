@@ -9,6 +9,18 @@ expected accuracy is the mean calibrated probability of the predicted class. The
 while the score-to-label relation (concept) is unchanged; it tracks a covariate shift, not a
 concept shift, so it is reported as estimated and never fails a check alone.
 
+A ranking model's item scores are calibrated the same way, to the probability that the item is
+relevant (label > 0). Under independence of the items' relevance given their scores, a query's
+chance of a relevant item in its top k is 1 - prod(1 - p_i) over its top-k items, and its chance
+of holding any relevant item (the realised hit rate counts only those queries, as NDCG does) is
+the same product over all its items; the expected hit rate@k is the ratio of their sums over the
+queries (:func:`expected_hit_rate`). NDCG divides each list's DCG by the ideal DCG of its realised
+grades and counts only lists that turn out to hold a relevant item, so E[DCG] / E[IDCG] is not
+its expectation; :func:`expected_ndcg` instead draws every item's grade from its calibrated grade
+distribution (:class:`GradeCalibrator`, one isotonic map per grade) and scores each draw exactly
+as the realised NDCG is scored: the mean over draws is the expected realised NDCG under the same
+independence assumption.
+
 A regression error cannot be read off a calibrated confidence. As NannyML's DLE does,
 :class:`DirectLoss` fits gradient-boosted trees of each reference row's absolute error on the
 features and the prediction, and averages their prediction over the rows still without labels.
@@ -24,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import isotonic_regression
+
+from rcaflows.model.metrics import ranking_arrays, ranks_within
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,164 @@ def expected_accuracy(right: np.ndarray) -> Estimate:
         return Estimate(float("nan"), float("nan"), 0)
     # each row is right with probability right_i: Poisson-binomial variance
     return Estimate(float(right.mean()), float(np.sqrt((right * (1 - right)).sum()) / n), n)
+
+
+@dataclass(frozen=True)
+class RankingEstimate:
+    """Expected hit rate@k of unlabelled ranked lists, its standard error and the expected queries counted."""
+
+    hit_rate: float
+    se: float
+    queries: int  # lists judged
+    expected_counted: float  # expected lists with a relevant item (the realised rate's denominator)
+
+
+def expected_hit_rate(relevant: np.ndarray, query: np.ndarray, score: np.ndarray, k: int) -> RankingEstimate:
+    """Return the expected hit rate@k given each item's calibrated probability of being relevant.
+
+    ``relevant``, ``query`` (integer codes) and ``score`` are per item. A query's hit probability is
+    ``h = 1 - prod(1 - p)`` over its k best-scored items and its probability of holding any relevant
+    item ``a = 1 - prod(1 - p)`` over all its items (exact if relevance is independent given the
+    scores). The realised hit rate is the mean hit over queries with a relevant item, so the estimate
+    is ``sum(h) / sum(a)``; its standard error is the ratio's delta-method one under the same model
+    (per query, ``Var(hit - R any) = h(1-h) + R^2 a(1-a) - 2R h(1-a)``, as a hit implies a relevant item).
+    """
+    if len(query) == 0:
+        return RankingEstimate(float("nan"), float("nan"), 0, 0.0)
+    nq = int(query.max()) + 1
+    with np.errstate(divide="ignore"):
+        log_miss = np.log1p(-np.clip(relevant, 0.0, 1.0))
+    order = np.lexsort((-score, query))
+    top = ranks_within(query, order) < k
+    miss_top = np.bincount(query[order], weights=np.where(top, log_miss[order], 0.0), minlength=nq)
+    miss_all = np.bincount(query, weights=log_miss, minlength=nq)
+    present = np.bincount(query, minlength=nq) > 0
+    h, a = (1.0 - np.exp(miss_top))[present], (1.0 - np.exp(miss_all))[present]
+    counted = float(a.sum())
+    if counted <= 0:
+        return RankingEstimate(float("nan"), float("nan"), int(present.sum()), 0.0)
+    r = float(h.sum()) / counted
+    var = float((h * (1 - h) + r**2 * a * (1 - a) - 2 * r * h * (1 - a)).sum()) / counted**2
+    return RankingEstimate(r, float(np.sqrt(max(var, 0.0))), int(present.sum()), counted)
+
+
+def _ranking_inputs(
+    reference: pd.DataFrame, rows: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the reference's scored, labelled (score, label) and the current rows' (query codes, score).
+
+    Raises:
+        ValueError: when either view lacks the score or query column or the reference has no scored labels.
+    """
+    for name, frame in (("reference", reference), ("current", rows)):
+        missing = [c for c in ("score", "query") if c not in frame.columns]
+        if missing or (name == "reference" and "label" not in frame.columns):
+            raise ValueError(f"a ranking estimate needs the {name} rows' score, query (and label) columns")
+    s_ref = reference["score"].to_numpy(dtype=float)
+    rel = reference["label"].to_numpy(dtype=float)
+    ok = np.isfinite(s_ref) & np.isfinite(rel)
+    if not ok.any():
+        raise ValueError("no reference item with both a score and a label to calibrate on")
+    scored = rows.loc[np.isfinite(rows["score"].to_numpy(dtype=float)) & rows["query"].notna().to_numpy()]
+    q, _ = pd.factorize(scored["query"], sort=False)
+    return s_ref[ok], rel[ok], q, scored["score"].to_numpy(dtype=float)
+
+
+def estimate_hit_rate(reference: pd.DataFrame, rows: pd.DataFrame, k: int) -> RankingEstimate:
+    """Return the expected hit rate@k of ``rows`` (a ranking model view without labels) from the reference.
+
+    The reference's labelled items calibrate the score to P(label > 0) (isotonic, :class:`Calibrator`).
+
+    Raises:
+        ValueError: when either view lacks the score or query column or the reference has no scored labels.
+    """
+    s_ref, rel, q, s = _ranking_inputs(reference, rows)
+    cal = Calibrator.fit(s_ref, rel > 0)
+    return expected_hit_rate(cal(s), q, s, k)
+
+
+#: Most distinct positive relevance grades the NDCG estimate calibrates (one isotonic map each).
+MAX_GRADES = 10
+#: Simulated grade draws of the NDCG estimate (fewer for large windows: about 2M item draws in all).
+NDCG_DRAWS = 200
+
+
+@dataclass(frozen=True)
+class GradeCalibrator:
+    """P(relevance >= g | score) for every positive grade g of the reference, isotonic each and nested."""
+
+    grades: np.ndarray  # positive grades, ascending
+    per_grade: tuple[Calibrator, ...]
+
+    @classmethod
+    def fit(cls, scores: np.ndarray, labels: np.ndarray) -> GradeCalibrator:
+        """Fit one isotonic map of 1[label >= g] on the scores per positive grade g.
+
+        Raises:
+            ValueError: when the labels hold no positive grade, or more than ``MAX_GRADES`` of them.
+        """
+        grades = np.unique(labels[labels > 0])
+        if len(grades) == 0 or len(grades) > MAX_GRADES:
+            raise ValueError(
+                f"{len(grades)} distinct positive relevance grades; the NDCG estimate needs 1 to {MAX_GRADES}"
+            )
+        return cls(grades, tuple(Calibrator.fit(scores, labels >= g) for g in grades))
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        """Return the n x grades matrix of P(relevance >= g), non-increasing along the grades."""
+        p = np.column_stack([cal(scores) for cal in self.per_grade])
+        return np.minimum.accumulate(p, axis=1)
+
+
+@dataclass(frozen=True)
+class NdcgEstimate:
+    """Expected realised NDCG@k of unlabelled ranked lists and its standard error."""
+
+    ndcg: float
+    se: float  # the realised value's sampling SD under the calibrated model (SD over the draws)
+    queries: int
+    draws: int
+
+
+def expected_ndcg(
+    at_least: np.ndarray, grades: np.ndarray, query: np.ndarray, score: np.ndarray, k: int, *, seed: int = 0
+) -> NdcgEstimate:
+    """Return the expected realised NDCG@k given each item's calibrated P(relevance >= g) (n x grades).
+
+    Each draw gives every item a grade from its distribution, independently, and is scored exactly
+    as the realised metric (:func:`~rcaflows.model.metrics.ranking_arrays`: linear gains, the ideal
+    DCG of the drawn grades, lists without a relevant item left out). The mean over the draws is
+    the estimate, their SD its standard error. ``NDCG_DRAWS`` draws, fewer past 10,000 items.
+    """
+    n = len(score)
+    if n == 0:
+        return NdcgEstimate(float("nan"), float("nan"), 0, 0)
+    draws = int(max(20, min(NDCG_DRAWS, 2_000_000 // n)))
+    rng = np.random.default_rng(seed)
+    by_score = np.lexsort((-score, query))
+    values = np.r_[0.0, grades]
+    out = []
+    for _ in range(draws):
+        grade = values[(rng.random(n)[:, None] < at_least).sum(axis=1)]
+        ndcg, _ = ranking_arrays(query, grade, score, k, by_score)
+        if len(ndcg):
+            out.append(float(ndcg.mean()))
+    if len(out) < 2:
+        return NdcgEstimate(float("nan"), float("nan"), len(np.unique(query)), draws)
+    v = np.asarray(out)
+    return NdcgEstimate(float(v.mean()), float(v.std(ddof=1)), len(np.unique(query)), draws)
+
+
+def estimate_ndcg(reference: pd.DataFrame, rows: pd.DataFrame, k: int) -> NdcgEstimate:
+    """Return the expected NDCG@k of ``rows`` (a ranking model view without labels) from the reference.
+
+    Raises:
+        ValueError: as :func:`estimate_hit_rate`, and when the reference's grades are not 1 to
+            ``MAX_GRADES`` distinct positive values (continuous relevance).
+    """
+    s_ref, rel, q, s = _ranking_inputs(reference, rows)
+    cal = GradeCalibrator.fit(s_ref, rel)
+    return expected_ndcg(cal(s), cal.grades, q, s, k)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rcaflows.config.models import ModelConfig
+from rcaflows.data import SOURCE_COLUMN
 
 #: Role -> attribute of :class:`~rcaflows.config.models.PredictionLogConfig` naming its column.
 ROLES = (
@@ -47,14 +48,34 @@ def slice_columns(model: ModelConfig) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def model_view(df: pd.DataFrame, model: ModelConfig, *, features: bool = True) -> pd.DataFrame:
-    """Return ``df`` with each declared role column under its role name; absent columns are left out.
+def rows_of(df: pd.DataFrame, model: ModelConfig) -> pd.DataFrame:
+    """Return the rows of a prediction log that ``model`` served.
 
-    ``features=False`` leaves out the feature, class-score and attribution columns (a slice search
-    over a million rows needs only the roles and the slice columns).
+    A model that names its ``source`` keeps that source's rows; one that declares ``log.model``
+    keeps the rows whose value there is its name; a model that does neither keeps every row (the
+    config allows that only when the system has one model).
+    """
+    if df.empty:
+        return df
+    keep = None
+    if model.source is not None and SOURCE_COLUMN in df.columns:
+        keep = (df[SOURCE_COLUMN] == model.source).to_numpy()
+    if model.log.model is not None and model.log.model in df.columns:
+        mine = (df[model.log.model].astype(str) == model.name).to_numpy()
+        keep = mine if keep is None else keep & mine
+    return df if keep is None or keep.all() else df.loc[keep]
+
+
+def model_view(df: pd.DataFrame, model: ModelConfig, *, features: bool = True) -> pd.DataFrame:
+    """Return ``model``'s rows of ``df`` with each declared role column under its role name.
+
+    Absent columns are left out. ``features=False`` leaves out the feature, class-score and
+    attribution columns (a slice search over a million rows needs only the roles and the slice
+    columns).
     """
     if df.empty and not len(df.columns):
         return df
+    df = rows_of(df, model)
     out: dict[str, Any] = {}
     if "timestamp" in df.columns:
         out["timestamp"] = df["timestamp"]

@@ -10,6 +10,10 @@ Three families, by how the test is built:
   not a mean of units, so the standard error comes from a parametric bootstrap of the confusion
   matrix (or of the confidence-bin cells) drawn from a multinomial, seeded, vectorised.
 
+Custom metrics named in ``model.analysis.custom_metrics`` (:mod:`rcaflows.model.custom`) join the
+means (a per-row function: Welch's t on its row values) or get a bootstrap standard error of
+resampled rows (a function of the whole window) and the same z-test as the confusion-matrix metrics.
+
 Every test reports ``change`` signed so that positive means worse, and a one-sided p-value of
 "worse than the reference" (two-sided for bias, whose worse direction is either).
 Values equal scikit-learn's on the same rows (NDCG uses linear gains as ``sklearn.metrics.ndcg_score``
@@ -25,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rcaflows.config.models import TASK_METRICS, ModelConfig
+from rcaflows.config.models import TASK_METRICS, CustomMetricConfig, ModelConfig
 
 RATES = frozenset({"accuracy", "precision", "recall", "interval_coverage", "hit_rate"})
 MEANS = frozenset({"mae", "rmse", "bias", "ndcg"})
@@ -42,6 +46,10 @@ ECE_BINS = 10
 
 class MetricUnavailable(ValueError):
     """A metric cannot be computed on these rows (a column is missing or a denominator is empty)."""
+
+
+class CustomMetricError(MetricUnavailable):
+    """A custom metric's function cannot be imported, raised, or returned something other than numbers."""
 
 
 @dataclass(frozen=True)
@@ -175,24 +183,39 @@ def regression_errors(view: pd.DataFrame) -> np.ndarray:
     return view["prediction"].to_numpy(dtype=float) - view["label"].to_numpy(dtype=float)
 
 
+def ranks_within(q: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Return each position's 0-based rank within its query, for rows sorted by ``order`` (query first)."""
+    qs = q[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(qs)) + 1]
+    return np.arange(len(qs)) - np.repeat(starts, np.diff(np.r_[starts, len(qs)]))
+
+
 def ranking_units(view: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Return per query (with a relevant item) NDCG@k with linear gains and hit@k (0/1)."""
     if "query" not in view.columns or "score" not in view.columns:
         raise MetricUnavailable("ranking needs query and score columns")
     q, _ = pd.factorize(view["query"], sort=False)
-    rel = view["label"].to_numpy(dtype=float)
-    score = view["score"].to_numpy(dtype=float)
+    return ranking_arrays(q, view["label"].to_numpy(dtype=float), view["score"].to_numpy(dtype=float), k)
+
+
+def ranking_arrays(
+    q: np.ndarray, rel: np.ndarray, score: np.ndarray, k: int, by_score: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return :func:`ranking_units` of items given as arrays (``q``: query codes 0..n-1).
+
+    ``by_score``: the items' order by query then descending score, when the caller already has it
+    (a simulation that redraws the relevance of the same items).
+    """
     nq = int(q.max()) + 1 if len(q) else 0
 
     def gains(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         qs = q[order]
-        starts = np.r_[0, np.flatnonzero(np.diff(qs)) + 1]
-        rank = np.arange(len(qs)) - np.repeat(starts, np.diff(np.r_[starts, len(qs)]))
+        rank = ranks_within(q, order)
         top = rank < k
         g = np.where(top, rel[order] / np.log2(rank + 2), 0.0)
         return np.bincount(qs, weights=g, minlength=nq), np.bincount(qs, weights=top & (rel[order] > 0), minlength=nq)
 
-    dcg, hit = gains(np.lexsort((-score, q)))
+    dcg, hit = gains(np.lexsort((-score, q)) if by_score is None else by_score)
     idcg, _ = gains(np.lexsort((-rel, q)))
     ok = idcg > 0
     return dcg[ok] / idcg[ok], (hit[ok] > 0).astype(float)
@@ -231,6 +254,11 @@ def units(view: pd.DataFrame, model: ModelConfig, metric: str, threshold: float)
 
 def value(view: pd.DataFrame, model: ModelConfig, metric: str, threshold: float = 0.5) -> tuple[float, int]:
     """Return (value, number of units) of ``metric`` on labelled rows."""
+    spec = custom_spec(model, metric)
+    if spec is not None:
+        from rcaflows.model.custom import custom_value
+
+        return custom_value(view, spec)
     if metric in MATRIX:
         if metric == "calibration_error":
             conf, correct = confidences(view, model, threshold)
@@ -270,9 +298,17 @@ def compare(
 ) -> MetricTest:
     """Test whether ``metric`` is worse on ``current`` than on ``reference`` (both labelled views).
 
+    ``metric`` may name a custom metric of ``model.analysis.custom_metrics``.
+
     Raises:
-        MetricUnavailable: when the metric cannot be computed on either window.
+        MetricUnavailable: when the metric cannot be computed on either window
+            (:class:`CustomMetricError` when a custom metric's function fails).
     """
+    spec = custom_spec(model, metric)
+    if spec is not None:
+        from rcaflows.model.custom import compare_custom
+
+        return compare_custom(reference, current, spec)
     worse_sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
     if metric in MATRIX:
         if metric == "calibration_error":
@@ -295,10 +331,7 @@ def compare(
             se_r = _bootstrap(mr_, lambda d: _from_matrix(d, metric), 1)
             se_c = _bootstrap(mc_, lambda d: _from_matrix(d, metric), 2)
             n_r, n_c = int(mr_.sum()), int(mc_.sum())
-        change = worse_sign * (vc - vr)
-        se = math.hypot(se_r, se_c)
-        pv = float(stats.norm.sf(change / se)) if se > 0 else (0.0 if change > 0 else 1.0)
-        return MetricTest(metric, vr, vc, change, pv, n_r, n_c, se=se)
+        return z_test(metric, vr, vc, se_r, se_c, n_r, n_c, worse_sign)
     ur, uc = units(reference, model, metric, threshold), units(current, model, metric, threshold)
     if len(ur) < 2 or len(uc) < 2:
         raise MetricUnavailable(f"{metric}: too few rows ({len(ur)} reference, {len(uc)} current)")
@@ -314,12 +347,52 @@ def compare(
         vr, vc = float(ur.mean()), float(uc.mean())
         pv = float(stats.ttest_ind(uc, ur, equal_var=False).pvalue)
         return MetricTest(metric, vr, vc, abs(vc) - abs(vr), pv if abs(vc) > abs(vr) else 1.0, len(ur), len(uc), se=se)
-    alternative = "greater" if metric in LOWER_IS_BETTER else "less"
-    pv = float(stats.ttest_ind(uc, ur, equal_var=False, alternative=alternative).pvalue)
     if metric == "rmse":
+        t = welch_test(metric, ur, uc, worse_sign)
         vr, vc = float(np.sqrt(ur.mean())), float(np.sqrt(uc.mean()))
         # delta method: the test is on mean squared errors, the change in RMSE units
-        se = se / (vr + vc) if vr + vc > 0 else se
-    else:
-        vr, vc = float(ur.mean()), float(uc.mean())
+        se = t.se / (vr + vc) if vr + vc > 0 else t.se
+        return MetricTest(metric, vr, vc, worse_sign * (vc - vr), t.p_value, len(ur), len(uc), se=se)
+    return welch_test(metric, ur, uc, worse_sign)
+
+
+def welch_test(metric: str, ur: np.ndarray, uc: np.ndarray, worse_sign: float) -> MetricTest:
+    """Return the one-sided Welch t-test of the mean of per-unit values (``worse_sign``: +1 if larger is worse)."""
+    se = math.sqrt(ur.var(ddof=1) / len(ur) + uc.var(ddof=1) / len(uc))
+    alternative = "greater" if worse_sign > 0 else "less"
+    pv = float(stats.ttest_ind(uc, ur, equal_var=False, alternative=alternative).pvalue)
+    vr, vc = float(ur.mean()), float(uc.mean())
     return MetricTest(metric, vr, vc, worse_sign * (vc - vr), pv if np.isfinite(pv) else 1.0, len(ur), len(uc), se=se)
+
+
+def z_test(
+    metric: str, vr: float, vc: float, se_r: float, se_c: float, n_r: int, n_c: int, worse_sign: float
+) -> MetricTest:
+    """Return the one-sided z-test of a metric whose two windows have (bootstrap) standard errors."""
+    change = worse_sign * (vc - vr)
+    se = math.hypot(se_r, se_c)
+    pv = float(stats.norm.sf(change / se)) if se > 0 else (0.0 if change > 0 else 1.0)
+    return MetricTest(metric, vr, vc, change, pv, n_r, n_c, se=se)
+
+
+def custom_spec(model: ModelConfig, metric: str) -> CustomMetricConfig | None:
+    """Return the custom metric called ``metric`` declared for ``model``, if any."""
+    return next((m for m in model.analysis.custom_metrics if m.name == metric), None)
+
+
+def custom_names(model: ModelConfig) -> list[str]:
+    """Return the names of the model's custom metrics, in declared order."""
+    return [m.name for m in model.analysis.custom_metrics]
+
+
+def min_change(model: ModelConfig, metric: str, reference: float, min_drop: float) -> float | None:
+    """Return a custom metric's smallest worsening that counts (declared, else 10 % of the reference).
+
+    None for a built-in metric (the quality detector has its own rule for those).
+    """
+    spec = custom_spec(model, metric)
+    if spec is None:
+        return None
+    if spec.min_change is not None:
+        return spec.min_change
+    return 0.1 * abs(reference) if reference else min_drop

@@ -17,13 +17,14 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from rcaflows.config.models import MetricKind, SystemConfig
+from rcaflows.config.models import MetricKind, ModelConfig, SystemConfig
 from rcaflows.data import MonitoringData, empty_metrics
 from rcaflows.detection.models import CheckResult
 from rcaflows.graph import CLIENT_PREFIX, SystemGraph, is_client, system_graph
+from rcaflows.model.log import rows_of
 from rcaflows.rca.models import Symptom
 from rcaflows.rca.ranking import Matrix, Scores, align, onset_or_none, score_matrix, score_with_lookback, to_matrix
-from rcaflows.sources.derive import prediction_metrics
+from rcaflows.sources.derive import models_metrics
 
 #: clients sending less than this share of requests are left out of the analysis
 MIN_CLIENT_SHARE = 0.02
@@ -102,9 +103,8 @@ class RcaContext:
     @cached_property
     def derived(self) -> pd.DataFrame:
         """Return metrics derived from the window's prediction log (empty without a model)."""
-        if self.config.model is None or self.data.predictions.empty:
-            return empty_metrics()
-        return _major_clients(prediction_metrics(self.data.predictions, self.config.model), self)
+        derived = models_metrics(self.data.predictions, self.config.models)
+        return derived if derived.empty else _major_clients(derived, self)
 
     @cached_property
     def all_metrics(self) -> pd.DataFrame:
@@ -120,8 +120,7 @@ class RcaContext:
         if self.baseline is None:
             return None
         frames = [self.baseline.metrics]
-        if self.config.model is not None and not self.baseline.predictions.empty:
-            frames.append(prediction_metrics(self.baseline.predictions, self.config.model))
+        frames.append(models_metrics(self.baseline.predictions, self.config.models))
         frames = [f for f in frames if not f.empty]
         return pd.concat(frames, ignore_index=True) if frames else empty_metrics()
 
@@ -148,14 +147,14 @@ class RcaContext:
         onset = self.symptom_onset
         return onset if onset is not None else self.detected_at - self.config.window.current
 
-    def split_predictions(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Return (reference, current) prediction logs around the analysis split."""
-        preds = self.data.predictions
+    def split_predictions(self, model: ModelConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Return ``model``'s (reference, current) prediction rows around the analysis split."""
+        preds = rows_of(self.data.predictions, model)
         if preds.empty or "timestamp" not in preds.columns:
             return preds, preds
         split = self.analysis.split
         if self.baseline is not None and not self.baseline.predictions.empty:
-            ref = self.baseline.predictions
+            ref = rows_of(self.baseline.predictions, model)
         else:
             ref = preds[preds["timestamp"] < split]
         onset = self.symptom_onset
@@ -248,7 +247,10 @@ def _symptom_key(ctx: RcaContext, matrix: Matrix) -> tuple[str, str] | None:
 
 def _feature_series(ctx: RcaContext, feature: str) -> pd.DataFrame:
     """Return per-minute mean and null share of one feature as long metrics (for onset only)."""
-    preds = ctx.data.predictions
+    # the rows of the models that take this feature (another model may log a column of that name)
+    users = [m for m in ctx.config.models if feature in m.features]
+    mine = [rows_of(ctx.data.predictions, m) for m in users]
+    preds = ctx.data.predictions if not mine else mine[0] if len(mine) == 1 else pd.concat(mine)
     if preds.empty or feature not in preds.columns:
         return empty_metrics()
     col = pd.to_numeric(preds[feature], errors="coerce")

@@ -91,7 +91,7 @@ def infer_incident_type(config: SystemConfig, component: str, metric: str) -> In
         return IncidentType.INTEGRATION_DEPENDENCY
     if spec is not None and spec.kind in _KIND_TYPES:
         return _KIND_TYPES[spec.kind]
-    if config.model is not None and metric in config.model.features:
+    if any(metric in m.features for m in config.models):
         return IncidentType.DATA_QUALITY
     return IncidentType.PERFORMANCE_AVAILABILITY
 

@@ -7,7 +7,7 @@ great-expectations results are read by :mod:`rcaflows.sources.gx_results`.
 
 from __future__ import annotations
 
-from rcaflows.sources.base import SOURCE_KINDS, Source, build_source, load_sources, merge, register
+from rcaflows.sources.base import SOURCE_KINDS, Source, build_source, load_sources, merge, read_source, register
 from rcaflows.sources.changes import record_change
 from rcaflows.sources.openlineage import from_lineage_config, load_openlineage, to_lineage_config
 
@@ -19,6 +19,7 @@ __all__ = [
     "load_openlineage",
     "load_sources",
     "merge",
+    "read_source",
     "record_change",
     "register",
     "to_lineage_config",

@@ -8,13 +8,14 @@ builds it from its options.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
 import pandas as pd
 
 from rcaflows.config.models import SourceConfig, SystemConfig
-from rcaflows.data import MonitoringData, empty_changes, empty_metrics
+from rcaflows.data import SOURCE_COLUMN, MonitoringData, empty_changes, empty_metrics
 from rcaflows.errors import ConfigError
 
 
@@ -53,6 +54,14 @@ def build_source(spec: SourceConfig, config: SystemConfig) -> Source:
         msg = f"sources[{spec.name}].kind: unknown source kind {spec.kind!r}; expected one of {sorted(SOURCE_KINDS)}"
         raise ConfigError(msg) from None
     return factory(spec, config)
+
+
+def read_source(spec: SourceConfig, config: SystemConfig, start: datetime, end: datetime) -> MonitoringData:
+    """Load one configured source; its prediction rows carry its name when a model names its source."""
+    part = build_source(spec, config).load(start, end)
+    if not part.predictions.empty and any(m.source is not None for m in config.models):
+        part = replace(part, predictions=part.predictions.assign(**{SOURCE_COLUMN: spec.name}))
+    return part
 
 
 def merge(
@@ -94,7 +103,7 @@ def load_sources(config: SystemConfig, start: datetime, end: datetime) -> Monito
     parts, missing, first_error = [], [], None
     for spec in config.sources:
         try:
-            parts.append(build_source(spec, config).load(start, end))
+            parts.append(read_source(spec, config, start, end))
         except DataError as exc:
             missing.append(spec.name)
             first_error = first_error or exc

@@ -5,9 +5,16 @@ On the model's component: ``requests_per_min``, ``score_mean``, ``positive_rate`
 label has arrived, by prediction time), per group ``positive_rate[group=X]`` and ``fpr[group=X]``,
 and the gaps between groups ``positive_rate_gap`` and ``fpr_gap``.  On ``client:<id>``:
 ``requests_per_min`` (zero-filled over the whole span of the log).
+
+With several models, :func:`models_metrics` derives each model's series from its own rows
+(:func:`rcaflows.model.log.rows_of`) under its own component; a client's ``requests_per_min`` is
+the sum over the models it calls. Two models that declare one component would give that component
+two series of one name: their model metrics then carry ``[model=<name>]``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,6 +22,7 @@ import pandas as pd
 from rcaflows.config.models import ModelConfig
 from rcaflows.data import check_frame, empty_metrics
 from rcaflows.graph import CLIENT_PREFIX
+from rcaflows.model.log import rows_of
 
 
 def _long(wide: pd.DataFrame, component: str | pd.Series) -> pd.DataFrame:
@@ -29,16 +37,43 @@ def _long(wide: pd.DataFrame, component: str | pd.Series) -> pd.DataFrame:
     return out[["timestamp", "component", "metric", "value"]]
 
 
+def models_metrics(predictions: pd.DataFrame, models: Sequence[ModelConfig], freq: str = "1min") -> pd.DataFrame:
+    """Return the long metrics of every model's rows of a prediction log (see the module docstring)."""
+    parts = []
+    for model in models:
+        shared = sum(m.component == model.component for m in models) > 1
+        part = prediction_metrics(predictions, model, freq)
+        if shared and not part.empty:
+            own = part["component"] == model.component
+            part.loc[own, "metric"] = part.loc[own, "metric"] + f"[model={model.name}]"
+        parts.append(part)
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return empty_metrics()
+    out = pd.concat(parts, ignore_index=True)
+    if len(parts) > 1:
+        # a client calling several models: its requests per minute is the sum over them
+        keys = ["timestamp", "component", "metric"]
+        client = out["component"].str.startswith(CLIENT_PREFIX)
+        summed = out.loc[client].groupby(keys, as_index=False, sort=False)["value"].sum()
+        out = pd.concat([out.loc[~client], summed], ignore_index=True)
+    return out.sort_values(["component", "metric", "timestamp"], kind="stable").reset_index(drop=True)
+
+
 def prediction_metrics(predictions: pd.DataFrame, model: ModelConfig, freq: str = "1min") -> pd.DataFrame:
-    """Return long metrics (``timestamp, component, metric, value``) derived from a prediction log.
+    """Return long metrics (``timestamp, component, metric, value``) derived from ``model``'s rows of a prediction log.
 
     Args:
         predictions: the prediction log (``timestamp``, client, group, features, ``score``,
-            ``prediction``, ``label``).
+            ``prediction``, ``label``); rows of other models (:func:`~rcaflows.model.log.rows_of`)
+            are left out.
         model: the model config (component, feature, group and client columns, threshold).
         freq: bucket size; ``requests_per_min`` is scaled to requests per minute.
     """
     if predictions is None or predictions.empty or "timestamp" not in predictions.columns:
+        return empty_metrics()
+    predictions = rows_of(predictions, model)
+    if predictions.empty:
         return empty_metrics()
     predictions = check_frame(predictions, ("timestamp",), "predictions")
     minutes = pd.Timedelta(freq) / pd.Timedelta(minutes=1)

@@ -7,20 +7,23 @@ took, so ``rcaflows incidents show``, ``rcaflows route --explain`` and the audit
   weights per incident type (``severity.weights``) and cut at ``critical_at`` / ``high_at`` /
   ``medium_at``:
 
-  - *business*: ``business_by_tier[tier-1]`` of the model, halved when the affected components
+  - *business*: ``business_by_tier[tier-1]``, halved when the affected components
     (those involved plus every component that calls them, directly or not, in the declared
-    topology: :func:`affected_components`) include neither the model, nor a consumer, nor a
-    user-facing entry point (an internal-only failure);
+    topology: :func:`affected_components`) include neither a model, nor a consumer, nor a
+    user-facing entry point (an internal-only failure). The tier is the worst (lowest number)
+    of the models the incident reaches (:func:`incident_tier`); of every model when it reaches
+    none; 2 without a model;
   - *user*: share of the user-facing entry points (services and consumers nothing depends on)
     among the affected components;
   - *system*: components involved / ``full_system_at``, at most 1;
   - *compliance*: 1 for the types in ``compliance_types`` (bias_fairness by default), else 0.
 
   Components the topology does not declare (e.g. a calling client ``client:c-0666``) stand for
-  the model's component, whose inputs they are.  The graph is the config's cached
+  the models' components, whose inputs they are (which model a client calls is in the data, not
+  the config).  The graph is the config's cached
   :class:`rcaflows.graph.SystemGraph`.
 * **Priority** (urgency) P1..P5 = severity rank + 0, 1 or 2 steps for high, medium or low urgency;
-  urgency is the weighted mean of model tier, traffic share (the user factor), SLA at stake and
+  urgency is the weighted mean of the model tier (as for severity), traffic share (the user factor), SLA at stake and
   the type's time sensitivity (``priority``).
 * **Confidence**: ``suspected`` below ``severity.suspected_below``, else ``detected``; a suspected
   incident never pages (see :mod:`rcaflows.triage.escalation`).
@@ -90,9 +93,23 @@ def affected_components(components: Sequence[str], config: SystemConfig) -> set[
     """Return the declared components involved plus every component that (transitively) calls them."""
     g = _system_graph(config)
     known = [c for c in components if c in g.topology]
-    if len(known) < len(components) and config.model is not None and config.model.component in g.topology:
-        known.append(config.model.component)  # undeclared components (clients, columns) feed the model
+    if len(known) < len(components):  # undeclared components (clients, columns) feed the models
+        known += [m.component for m in config.models if m.component in g.topology and m.component not in known]
     return set(known) | g.service_dependents(known)
+
+
+def incident_tier(components: Sequence[str], config: SystemConfig) -> tuple[int, list[str]]:
+    """Return the business tier of an incident on ``components`` and the models it was taken from.
+
+    The worst (lowest) tier of the models the incident reaches
+    (:meth:`rcaflows.graph.SystemGraph.models_reached`); of every model when it reaches none (a
+    fault can still hurt them through what the config does not declare); 2 without a model.
+    """
+    if not config.models:
+        return 2, []
+    hit = _system_graph(config).models_reached(components) or list(config.models)
+    worst = min(m.tier for m in hit)
+    return worst, [m.name for m in hit if m.tier == worst]
 
 
 def impact_factors(incident_type: IncidentType, components: Sequence[str], config: SystemConfig) -> ImpactFactors:
@@ -101,9 +118,9 @@ def impact_factors(incident_type: IncidentType, components: Sequence[str], confi
     kinds = {c.name: c.kind for c in config.components}
     entry = _system_graph(config).user_facing()
     user = len(radius.intersection(entry)) / len(entry) if entry else 0.0
-    tier = config.model.tier if config.model is not None else 2
+    tier, _ = incident_tier(components, config)
     hit = bool(radius.intersection(entry)) or any(kinds.get(c) == ComponentKind.CONSUMER for c in radius)
-    hit = hit or (config.model is not None and config.model.component in radius)
+    hit = hit or any(m.component in radius for m in config.models)
     business = config.severity.business_by_tier[tier - 1] * (1.0 if hit else 0.5)
     system = min(1.0, len(set(components)) / config.severity.full_system_at)
     compliance = 1.0 if incident_type in config.severity.compliance_types else 0.0
@@ -136,18 +153,28 @@ def severity_for(
 
 
 def urgency_for(
-    incident_type: IncidentType, factors: ImpactFactors, subtypes: Sequence[str], config: SystemConfig
+    incident_type: IncidentType,
+    factors: ImpactFactors,
+    subtypes: Sequence[str],
+    config: SystemConfig,
+    components: Sequence[str] = (),
 ) -> tuple[float, list[str]]:
-    """Return the urgency in [0, 1] from model tier, traffic share, SLA at stake and time sensitivity."""
+    """Return the urgency in [0, 1] from model tier, traffic share, SLA at stake and time sensitivity.
+
+    The tier is that of the models ``components`` reach (:func:`incident_tier`; every model's worst
+    when none is given).
+    """
     p = config.priority
-    tier = config.model.tier if config.model is not None else 2
+    tier, models = incident_tier(components, config)
     tier_f = {1: 1.0, 2: 0.5, 3: 0.0}[tier]
     sla = 1.0 if incident_type in p.sla_types or "slo_burn" in subtypes else 0.0
     time_f = p.time_sensitivity.get(incident_type, 0.5)
     w = p.weights
     total = (w.tier + w.traffic + w.sla + w.time) or 1.0
     urgency = (w.tier * tier_f + w.traffic * factors.user + w.sla * sla + w.time * time_f) / total
-    why = f"urgency {urgency:.2f} (tier {tier}, traffic {factors.user:.2f}, SLA {sla:.0f}, time sensitivity {time_f})"
+    of = f" of {', '.join(models)}" if len(config.models) > 1 and models else ""
+    why = f"urgency {urgency:.2f} (tier {tier}{of}, traffic {factors.user:.2f}, SLA {sla:.0f}, "
+    why += f"time sensitivity {time_f})"
     return urgency, [why]
 
 
@@ -244,7 +271,7 @@ def triage(
     else:
         comps = list(components) or [component]
     sev, factors, r1 = severity_for(incident_type, score, comps, config)
-    urgency, r2 = urgency_for(incident_type, factors, [subtype, *subtypes], config)
+    urgency, r2 = urgency_for(incident_type, factors, [subtype, *subtypes], config, comps)
     prio, r3 = priority_for(sev, urgency, config)
     conf, r4 = confidence_for(score, config)
     rule, team, r5 = route_for(incident_type, subtype, component, sev, config)

@@ -30,6 +30,7 @@ block (:class:`rcaflows.config.models.AvailabilityDetector`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,10 +38,11 @@ import numpy as np
 import pandas as pd
 
 from rcaflows.config.models import AvailabilityDetector as AvailabilitySettings
-from rcaflows.config.models import SystemConfig
-from rcaflows.data import MonitoringData, Window
+from rcaflows.config.models import ModelConfig, SystemConfig
+from rcaflows.data import SOURCE_COLUMN, MonitoringData, Window
 from rcaflows.detection.base import DATA, CheckFactory, Scope, register, score_from_ratio, to_datetime, ts_array
 from rcaflows.detection.models import CheckResult
+from rcaflows.model.log import rows_of
 from rcaflows.vocab import CheckStatus, IncidentType
 
 __all__ = [
@@ -111,13 +113,17 @@ def _sorted_pairs(group: np.ndarray, value: np.ndarray, n_groups: int) -> tuple[
     return key >> room, (key & ((1 << room) - 1)) * unit
 
 
-def series_activity(data: MonitoringData, current_start: datetime, model_component: str | None) -> SeriesActivity:
+def series_activity(
+    data: MonitoringData, current_start: datetime, models: Sequence[ModelConfig] = ()
+) -> SeriesActivity:
     """Return every series' reference points, median inter-arrival and last point, for all series at once.
 
     Args:
         data: the loaded window (reference and current).
         current_start: where the reference window ends; cadences are learned before it.
-        model_component: component the prediction log belongs to (None: the log is not watched).
+        models: the models whose prediction logs are watched: each model's rows
+            (:func:`~rcaflows.model.log.rows_of`) are the series ``(its component, "predictions")``,
+            so one model's log falling silent is seen while another's keeps arriving.
     """
     m = data.metrics
     # Codes per column (hashing each column once), combined into one series code: no per-row strings.
@@ -127,14 +133,17 @@ def series_activity(data: MonitoringData, current_start: datetime, model_compone
     codes_parts = [np.asarray(c_code, dtype=np.int64) * (len(m_names) + 1) + np.asarray(m_code, dtype=np.int64)]
     ts = [_us(m["timestamp"])]
     p = data.predictions
-    if model_component is not None and not p.empty and "timestamp" in p.columns:
-        # The prediction log is one more series: (model component, "predictions").
-        if model_component not in c_names:
-            c_names.append(model_component)
+    for model in models if not p.empty and "timestamp" in p.columns else ():
+        # Each model's prediction log is one more series: (model component, "predictions").
+        rows = rows_of(p, model)
+        if rows.empty:
+            continue
+        if model.component not in c_names:
+            c_names.append(model.component)
         codes_parts.append(
-            np.full(len(p), c_names.index(model_component) * (len(m_names) + 1) + len(m_names), dtype=np.int64)
+            np.full(len(rows), c_names.index(model.component) * (len(m_names) + 1) + len(m_names), dtype=np.int64)
         )
-        ts.append(_us(p["timestamp"]))
+        ts.append(_us(rows["timestamp"]))
     t_all = np.concatenate(ts)
     if len(t_all) == 0:
         empty = np.array([], dtype=object)
@@ -242,7 +251,7 @@ def availability_checks(config: SystemConfig, data: MonitoringData, current_star
                     details={"source": spec.name},
                 )
             )
-    act = series_activity(data, current_start, config.model.component if config.model else None)
+    act = series_activity(data, current_start, config.models)
     watched = (act.points >= settings.min_points) & np.isfinite(act.cadence_s)
     if not watched.any():
         # Nothing to expect: say so (an empty window is 'no_data', never a silent 'ok').
@@ -338,14 +347,16 @@ def availability_checks(config: SystemConfig, data: MonitoringData, current_star
     return out
 
 
-def whole_window(window: Window) -> MonitoringData:
+def whole_window(window: Window, models: Sequence[ModelConfig] = ()) -> MonitoringData:
     """Return the data a window was split from: its series (metrics and predictions) and source status.
 
     The split keeps each row's index label, so the rows come back in their loaded order (a merge
     of several sources is not sorted by time): the series are numbered in the order they first
-    appear, the same as over the loaded data itself.
+    appear, the same as over the loaded data itself. The prediction log keeps its timestamps and the
+    columns that tell ``models``' rows apart (the source column, each ``log.model``).
     """
     ref, cur = window.reference, window.current
+    model_columns = [m.log.model for m in models if m.log.model is not None]
 
     def both(a: pd.DataFrame, b: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         # Only the columns series_activity reads: the rebuild copies (and may sort) every row.
@@ -363,7 +374,8 @@ def whole_window(window: Window) -> MonitoringData:
         start=ref.start,
         end=cur.end,
         metrics=both(ref.metrics, cur.metrics, ["timestamp", "component", "metric"]),
-        predictions=both(ref.predictions, cur.predictions, ["timestamp"]),
+        # the columns that tell the models' rows apart (rows_of) come along with the timestamps
+        predictions=both(ref.predictions, cur.predictions, ["timestamp", SOURCE_COLUMN, *model_columns]),
         source_components=cur.source_components,
         source_errors=cur.source_errors,
     )
@@ -380,4 +392,4 @@ class AvailabilityDetector:
 
     def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
         """Return the availability checks of the data ``window`` was split from, silence measured at its end."""
-        return availability_checks(config, whole_window(window), window.current.start)
+        return availability_checks(config, whole_window(window, config.models), window.current.start)

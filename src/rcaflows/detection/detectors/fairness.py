@@ -21,9 +21,10 @@ from rcaflows.config.models import ModelConfig, SystemConfig
 from rcaflows.data import Window
 from rcaflows.detection.base import CheckFactory, rate_onset, register, score_from_ratio, ts_array
 from rcaflows.detection.detectors.quality import labelled
+from rcaflows.detection.model_scope import for_model
 from rcaflows.detection.models import CheckResult
 from rcaflows.model.individual import Comparison, compare_windows
-from rcaflows.model.log import group_columns, model_view
+from rcaflows.model.log import group_columns, model_view, rows_of
 from rcaflows.vocab import CheckStatus, IncidentType
 
 #: Smallest per-group denominator (e.g. actual negatives for FPR) a rate is judged on.
@@ -117,9 +118,15 @@ class FairnessDetector:
         """
         s = config.detectors.bias_fairness
         make = CheckFactory(self.name, self.incident_type, window.current)
-        model = config.model
-        if model is None:
-            return []
+        out: list[CheckResult] = []
+        for model in config.models:
+            out += for_model(self._model_checks(make, window, model, s), model, config)
+        return out
+
+    def _model_checks(
+        self, make: CheckFactory, window: Window, model: ModelConfig, s: FairnessSettings
+    ) -> list[CheckResult]:
+        """Return the gap and individual-fairness checks of one model, on its own rows."""
         cur_view = model_view(window.current.predictions, model)
         ref_view = model_view(window.reference.predictions, model)
         end = pd.Timestamp(window.current.end)
@@ -151,9 +158,9 @@ class FairnessDetector:
         cols = group_columns(model)
         subs = ["individual_fairness" + ("" if i == 0 else f"[{c}]") for i, c in enumerate(cols)]
         if cur_view.empty:
-            msg = "no predictions in the current window"
+            msg = f"no predictions of {model.name} in the current window"
             return [make.no_data(comp, sub, msg, metric=sub, check="individual_pairs") for sub in subs]
-        raw = window.current.predictions
+        raw = rows_of(window.current.predictions, model)
         rid = model.log.request_id
         ids = raw[rid] if rid is not None and rid in raw.columns else cur_view.get("id")
         try:

@@ -36,16 +36,28 @@ from scipy.stats import t as student_t
 from rcaflows.config.models import ModelConfig, SystemConfig
 from rcaflows.data import Window
 from rcaflows.detection.base import CheckFactory, fmt_num, rate_onset, register, score_from_p, ts_array
+from rcaflows.detection.model_scope import for_model
 from rcaflows.detection.models import CheckResult
 from rcaflows.model import log as model_log
 from rcaflows.model.estimate import (
     Calibrator,
     ClassCalibrator,
     DirectLoss,
+    estimate_hit_rate,
+    estimate_ndcg,
     estimated_accuracy,
     estimated_multiclass_accuracy,
 )
-from rcaflows.model.metrics import MetricUnavailable, compare, default_metrics
+from rcaflows.model.metrics import (
+    CustomMetricError,
+    MetricUnavailable,
+    compare,
+    custom_names,
+    custom_spec,
+    default_metrics,
+    ranking_units,
+)
+from rcaflows.model.metrics import min_change as custom_min_change
 from rcaflows.model.proportions import two_proportion_z
 from rcaflows.vocab import CheckStatus, IncidentType
 
@@ -296,6 +308,35 @@ def _regression_estimate(model: ModelConfig, ref: pd.DataFrame, rows: pd.DataFra
     )
 
 
+def _ranking_estimates(model: ModelConfig, ref: pd.DataFrame, rows: pd.DataFrame) -> list[Estimated]:
+    """Return the expected hit rate@k and NDCG@k of ``rows`` from calibrated item scores.
+
+    :func:`~rcaflows.model.estimate.estimate_hit_rate` and :func:`~rcaflows.model.estimate.estimate_ndcg`;
+    NDCG is left out when the reference's relevance is not a few grades.
+    """
+    k = model.analysis.ranking_k
+    try:
+        ndcg_ref, hit_ref = ranking_units(ref, k)
+        hit = estimate_hit_rate(ref, rows, k)
+    except (ValueError, MetricUnavailable):
+        return []
+    n = len(hit_ref)
+    if hit.queries == 0 or not math.isfinite(hit.hit_rate) or n < 2:
+        return []
+    base = float(hit_ref.mean())
+    out = [Estimated("hit_rate", "cbpe", hit.hit_rate, hit.se, base, math.sqrt(base * (1 - base) / n), hit.queries, n)]
+    try:
+        ndcg = estimate_ndcg(ref, rows, k)
+    except ValueError:
+        return out
+    if math.isfinite(ndcg.ndcg):
+        sd = float(ndcg_ref.std(ddof=1))
+        out.append(
+            Estimated("ndcg", "cbpe", ndcg.ndcg, ndcg.se, float(ndcg_ref.mean()), sd / math.sqrt(n), ndcg.queries, n)
+        )
+    return out
+
+
 def _spread_note(spread: ChunkSpread) -> str:
     """Return the message's note on the between-chunk spread (empty when none widened the test)."""
     if spread.tau2 <= 0:
@@ -320,25 +361,25 @@ class QualityDetector:
         """Return one check per configured quality metric, or one ``no_data``/``late`` check.
 
         A declared column missing from the log is named in every check's ``log_problems`` detail
-        (the checks that do not need it go on).
+        (the checks that do not need it go on). Each model of the system is judged on its own rows
+        with its own settings (:mod:`rcaflows.detection.model_scope`).
         """
-        model = config.model
-        problems = model_log.log_problems(window.current.predictions, model) if model is not None else []
-        checks = self._run(window, config, problems)
-        if not problems or (len(checks) == 1 and checks[0].subtype == "prediction_log"):
-            return checks
-        return [c.model_copy(update={"details": {**c.details, "log_problems": problems}}) for c in checks]
+        out: list[CheckResult] = []
+        for model in config.models:
+            problems = model_log.log_problems(model_log.rows_of(window.current.predictions, model), model)
+            checks = self._run(window, config, model, problems)
+            if problems and not (len(checks) == 1 and checks[0].subtype == "prediction_log"):
+                checks = [c.model_copy(update={"details": {**c.details, "log_problems": problems}}) for c in checks]
+            out += for_model(checks, model, config)
+        return out
 
-    def _run(self, window: Window, config: SystemConfig, problems: list[str]) -> list[CheckResult]:
+    def _run(self, window: Window, config: SystemConfig, model: ModelConfig, problems: list[str]) -> list[CheckResult]:
         s = config.detectors.quality_degradation
         make = CheckFactory(self.name, self.incident_type, window.current)
-        model = config.model
-        if model is None:
-            return []
-        raw = window.current.predictions
+        raw = model_log.rows_of(window.current.predictions, model)
         end = pd.Timestamp(window.current.end)
         if raw.empty:
-            return [make.no_data(model.component, "labels", "no predictions in the current window")]
+            return [make.no_data(model.component, "labels", f"no predictions of {model.name} in the current window")]
         if any("label column" in m for m in problems):
             # labels of the wrong type: no quality metric can be trusted
             return [
@@ -378,8 +419,9 @@ class QualityDetector:
                     details={"n_current": len(cur), "n_reference": len(ref)},
                 ),
             ]
+        custom = self._task_checks(make, model, ref, cur, chunks, s.min_drop, s.alpha, custom_names(model))
         if model.task != "binary" or model.analysis.metrics:
-            return estimated + self._task_checks(make, model, ref, cur, chunks, s.min_drop, s.alpha)
+            return estimated + self._task_checks(make, model, ref, cur, chunks, s.min_drop, s.alpha) + custom
         out = estimated
         for metric in s.metrics:
             ts_c, x_c = outcomes(cur, metric, model.threshold)
@@ -441,7 +483,7 @@ class QualityDetector:
                     },
                 )
             )
-        return out
+        return out + custom
 
     @staticmethod
     def _task_checks(
@@ -452,14 +494,19 @@ class QualityDetector:
         chunks: list[pd.DataFrame],
         min_drop: float,
         alpha: float,
+        metrics: list[str] | None = None,
     ) -> list[CheckResult]:
         """Return one check per watched metric of the model's task (see :mod:`rcaflows.model.metrics`).
 
-        Each test's variance is widened by the metric's spread over the reference ``chunks``.
+        ``metrics``: these instead of the task's (the custom metrics). Each test's variance is
+        widened by the metric's spread over the reference ``chunks``. A custom metric whose
+        function fails is a ``no_data`` check (reason ``invalid``) naming the function.
         """
         out = []
-        for metric in default_metrics(model):
+        for metric in default_metrics(model) if metrics is None else metrics:
             sub = f"{metric}_worse"
+            spec = custom_spec(model, metric)
+            custom = {"custom": True, "function": spec.function} if spec is not None else {}
             try:
                 t = compare(ref, cur, model, metric, model.threshold)
             except MetricUnavailable as exc:
@@ -467,10 +514,11 @@ class QualityDetector:
                     make.no_data(
                         model.component,
                         sub,
-                        f"{metric}: {exc}",
+                        str(exc) if isinstance(exc, CustomMetricError) else f"{metric}: {exc}",
                         check="metric_test",
                         metric=metric,
-                        reason="insufficient",
+                        reason="invalid" if isinstance(exc, CustomMetricError) else "insufficient",
+                        details=custom,
                     )
                 )
                 continue
@@ -485,6 +533,8 @@ class QualityDetector:
                 p_val = widened_p(t.change, t.se, spread, t.p_value)
             if metric in model.analysis.min_change:
                 bar = model.analysis.min_change[metric]
+            elif spec is not None:
+                bar = custom_min_change(model, metric, t.reference, min_drop) or 0.0
             elif metric in UNBOUNDED:
                 bar = 0.1 * abs(t.reference) if t.reference else min_drop
             else:  # scores and rates in [0, 1]
@@ -518,6 +568,7 @@ class QualityDetector:
                         "n_reference": t.n_reference,
                         "change": t.change,
                         "task": model.task,
+                        **custom,
                         **_spread_details(spread, t.p_value),
                         "headline": f"{metric} {fmt_num(t.reference)} → {fmt_num(t.current)}",
                     },
@@ -540,67 +591,76 @@ class QualityDetector:
         """Return the estimated quality of current rows still without labels, marked ``estimated``.
 
         Binary: CBPE accuracy; multiclass: CBPE accuracy from class scores calibrated one against
-        the rest; regression: the direct loss estimate of the MAE. The estimate assumes the concept
+        the rest; regression: the direct loss estimate of the MAE; ranking: the expected hit rate@k
+        and NDCG@k from item scores calibrated to relevance (grade) probabilities. The estimate assumes the concept
         did not change (it follows a covariate shift, not a concept shift), so it warns at most and
         carries its p-value in the details only (out of the run's FDR family).
         """
-        if not model.analysis.estimate or model.task == "ranking":
+        if not model.analysis.estimate:
             return []
         waiting = cur_all.index.difference(labelled(cur_all, end).index)
         if len(waiting) < min_labels or len(ref) < min_labels:
             return []
         rows = cur_all.loc[waiting]
+        ests: list[Estimated | None]
         if model.task == "binary":
-            est = _binary_estimate(model, ref, rows)
+            ests = [_binary_estimate(model, ref, rows)]
         elif model.task == "multiclass":
-            est = _multiclass_estimate(model, ref, rows)
+            ests = [_multiclass_estimate(model, ref, rows)]
+        elif model.task == "ranking":
+            ests = [*_ranking_estimates(model, ref, rows)]
         else:
-            est = _regression_estimate(model, ref, rows)
-        if est is None:
-            return []
-        measure = (
-            rate_measure("accuracy", model.threshold) if model.task == "binary" else metric_measure(model, est.metric)
-        )
-        spread = chunk_spread(chunks, measure)
-        se = math.hypot(est.se, est.baseline_se)
-        p_ind = float(norm.sf(est.change / se)) if se > 0 else (0.0 if est.change > 0 else 1.0)
-        p = widened_p(est.change, se, spread, p_ind)
-        if est.metric in model.analysis.min_change:
-            bar = model.analysis.min_change[est.metric]
-        elif est.metric in UNBOUNDED:
-            bar = 0.1 * abs(est.baseline) if est.baseline else min_drop
-        else:
-            bar = min_drop
-        status = CheckStatus.WARN if est.change >= bar and p < alpha else CheckStatus.OK
-        sub = "accuracy_drop_estimated" if est.metric == "accuracy" else f"{est.metric}_worse_estimated"
-        return [
-            make(
-                check=est.method,
-                subtype=sub,
-                component=model.component,
-                metric=est.metric,
-                status=status,
-                statistic=est.value,
-                baseline=est.baseline,
-                threshold=bar,
-                score=min(score_from_p(p, alpha), 0.49) if est.change > 0 else 0.0,
-                message=(
-                    f"{model.name} estimated {est.metric} {est.value:.4g} ({est.method.upper()}, "
-                    f"±{1.96 * est.se:.3g}) on {est.n} rows still without labels vs {est.baseline:.4g} "
-                    f"realised baseline{_spread_note(spread)}"
-                ),
-                details={
-                    "estimated": True,
-                    "p_value": p,
-                    "n_current": est.n,
-                    "n_reference": est.n_reference,
-                    "change": est.change,
-                    **({"drop": est.change} if est.metric == "accuracy" else {}),
-                    "task": model.task,
-                    **_spread_details(spread, p_ind),
-                },
+            ests = [_regression_estimate(model, ref, rows)]
+        out = []
+        for est in ests:
+            if est is None:
+                continue
+            measure = (
+                rate_measure("accuracy", model.threshold)
+                if model.task == "binary"
+                else metric_measure(model, est.metric)
             )
-        ]
+            spread = chunk_spread(chunks, measure)
+            se = math.hypot(est.se, est.baseline_se)
+            p_ind = float(norm.sf(est.change / se)) if se > 0 else (0.0 if est.change > 0 else 1.0)
+            p = widened_p(est.change, se, spread, p_ind)
+            if est.metric in model.analysis.min_change:
+                bar = model.analysis.min_change[est.metric]
+            elif est.metric in UNBOUNDED:
+                bar = 0.1 * abs(est.baseline) if est.baseline else min_drop
+            else:
+                bar = min_drop
+            status = CheckStatus.WARN if est.change >= bar and p < alpha else CheckStatus.OK
+            sub = "accuracy_drop_estimated" if est.metric == "accuracy" else f"{est.metric}_worse_estimated"
+            out.append(
+                make(
+                    check=est.method,
+                    subtype=sub,
+                    component=model.component,
+                    metric=est.metric,
+                    status=status,
+                    statistic=est.value,
+                    baseline=est.baseline,
+                    threshold=bar,
+                    score=min(score_from_p(p, alpha), 0.49) if est.change > 0 else 0.0,
+                    message=(
+                        f"{model.name} estimated {est.metric} {est.value:.4g} ({est.method.upper()}, "
+                        f"±{1.96 * est.se:.3g}) on {est.n} {'lists' if model.task == 'ranking' else 'rows'} "
+                        f"still without labels vs {est.baseline:.4g} realised baseline{_spread_note(spread)}"
+                    ),
+                    details={
+                        "estimated": True,
+                        "p_value": p,
+                        "n_current": est.n,
+                        "n_reference": est.n_reference,
+                        "change": est.change,
+                        **({"drop": est.change} if est.metric == "accuracy" else {}),
+                        "task": model.task,
+                        **_spread_details(spread, p_ind),
+                    },
+                )
+            )
+        return out
 
     @staticmethod
     def _labels_late(cur_all: pd.DataFrame, ref_all: pd.DataFrame, end: pd.Timestamp, delay: object) -> str | None:

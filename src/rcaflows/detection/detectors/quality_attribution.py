@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from rcaflows.config.models import SystemConfig
+from rcaflows.config.models import ModelConfig, SystemConfig
 from rcaflows.data import Window
 from rcaflows.detection.base import CheckFactory, detector_settings, rate_onset, register, score_from_p, ts_array
 from rcaflows.detection.drift import detect_drift
+from rcaflows.detection.model_scope import for_model
 from rcaflows.detection.models import CheckResult
 from rcaflows.model import log as model_log
 from rcaflows.model.behaviour import attribution_shifts
@@ -54,21 +55,32 @@ class AttributionDriftDetector:
     settings_model = AttributionDriftSettings
 
     def run(self, window: Window, config: SystemConfig) -> list[CheckResult]:
-        """Return one check per declared attribution column, or one ``no_data`` check when none can be judged."""
-        model = config.model
-        if model is None or not model.log.attributions:
+        """Return one check per declared attribution column of each model, or ``no_data`` when none can be judged."""
+        models = [m for m in config.models if m.log.attributions]
+        if not models:
             return []
         s: AttributionDriftSettings = detector_settings(config, self)
         if not s.enabled:
             return []
         make = CheckFactory(self.name, self.incident_type, window.current)
-        raw_c, raw_r = window.current.predictions, window.reference.predictions
+        out: list[CheckResult] = []
+        for model in models:
+            out += for_model(self._model_checks(make, window, config, model, s), model, config)
+        return out
+
+    @staticmethod
+    def _model_checks(
+        make: CheckFactory, window: Window, config: SystemConfig, model: ModelConfig, s: AttributionDriftSettings
+    ) -> list[CheckResult]:
+        """Return the attribution checks of one model, on its own rows."""
+        raw_c = model_log.rows_of(window.current.predictions, model)
+        raw_r = window.reference.predictions
         if raw_c.empty:
             return [
                 make.no_data(
                     model.component,
                     "attribution_drift",
-                    "no predictions in the current window",
+                    f"no predictions of {model.name} in the current window",
                     check="attribution_share",
                     metric="attributions",
                 )
@@ -85,7 +97,7 @@ class AttributionDriftDetector:
             if f not in model.features
         ]
         usable = {f: c for f, c in declared.items() if f in model.features and c in raw_c.columns}
-        out = []
+        out: list[CheckResult] = []
         if problems:
             out.append(
                 make.no_data(

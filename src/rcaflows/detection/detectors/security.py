@@ -22,10 +22,12 @@ from rcaflows.detection.base import (
 )
 from rcaflows.detection.detectors.performance import watched_specs
 from rcaflows.detection.detectors.quality import two_proportion_drop
+from rcaflows.detection.model_scope import for_model
 from rcaflows.detection.models import CheckResult
 from rcaflows.detection.robust import window_shift_checks
 from rcaflows.detection.stats import robust_location_scale
 from rcaflows.graph import client_node
+from rcaflows.model.log import rows_of
 from rcaflows.vocab import CheckStatus, IncidentType
 
 #: Significance level of the OOD-rate and confidence-shift tests.
@@ -75,23 +77,27 @@ class SecurityDetector:
         s = config.detectors.security_adversarial
         make = CheckFactory(self.name, self.incident_type, window.current)
         out: list[CheckResult] = []
-        model = config.model
-        if model is not None:
-            cur = window.current.predictions
-            ref = window.reference.predictions
+        for model in config.models:
+            # each model's own rows: its inputs, its clients' share of its traffic, its confidences
+            cur = rows_of(window.current.predictions, model)
+            ref = rows_of(window.reference.predictions, model)
+            mine: list[CheckResult] = []
             if cur.empty or ref.empty:
                 side = "current" if cur.empty else "reference"
-                out += [
-                    make.no_data(model.component, sub, f"no predictions in the {side} window", check=sub)
+                mine += [
+                    make.no_data(
+                        model.component, sub, f"no predictions of {model.name} in the {side} window", check=sub
+                    )
                     for sub in ("ood_inputs", "client_flood", "confidence_shift")
                 ]
             else:
-                out += self._ood(make, model.component, model.features, ref, cur, s.ood_z, s.max_ood_rate)
-                out += self._clients(make, model.client_column, ref, cur, s.client_share, s.client_ratio)
+                mine += self._ood(make, model.component, model.features, ref, cur, s.ood_z, s.max_ood_rate)
+                mine += self._clients(make, model.client_column, ref, cur, s.client_share, s.client_ratio)
                 seasonal = seasonal_reference(
                     ref, window.current.start, window.current.end, reference_start=window.reference.start
                 )
-                out += self._confidence(make, model.component, seasonal, cur, s.confidence_effect, ref)
+                mine += self._confidence(make, model.component, seasonal, cur, s.confidence_effect, ref)
+            out += for_model(mine, model, config)
         out += self._surge(window, config, make)
         return out
 

@@ -27,6 +27,7 @@ from rcaflows.config.models import ExpectationSpec, ModelConfig, SystemConfig
 from rcaflows.data import MonitoringData, Window
 from rcaflows.detection.base import CheckFactory, register, score_from_ratio, to_datetime
 from rcaflows.detection.detectors.data_quality import DataQualityDetector, validate_suite
+from rcaflows.detection.model_scope import for_model
 from rcaflows.detection.models import CheckResult
 from rcaflows.detection.poisoning import CONFLICTING_LABELS, FLIPPED_DUPLICATES, SOURCE_BURST, Signal, batch_signals
 from rcaflows.errors import DataError
@@ -61,10 +62,10 @@ _CACHE_LOCK = threading.Lock()
 _CACHE: dict[tuple[Any, ...], list[TrainingBatch]] = {}
 
 
-def training_component(config: SystemConfig) -> str:
-    """Return the component of the training checks: the training node's component, else the node's name."""
-    assert config.model is not None and config.model.training is not None
-    node = config.model.training.node
+def training_component(config: SystemConfig, model: ModelConfig) -> str:
+    """Return the component of ``model``'s training checks: the training node's component, else the node's name."""
+    assert model.training is not None
+    node = model.training.node
     decl = next((n for n in config.lineage.nodes if n.name == node), None)
     return (decl.component if decl is not None else None) or node
 
@@ -184,6 +185,7 @@ def _suite_checks(
 
 def training_checks(
     config: SystemConfig,
+    model: ModelConfig,
     batches: list[TrainingBatch],
     targets: list[str],
     start: datetime,
@@ -193,7 +195,8 @@ def training_checks(
     """Return the checks of the ``targets`` batches, each judged against the batches that landed before it.
 
     Args:
-        config: the monitored system (its model declares ``training``).
+        config: the monitored system.
+        model: the model whose training batches they are (it declares ``training``).
         batches: every training batch, in landing order (:func:`training_batches`).
         targets: ids of the batches to judge.
         start: start of the span the checks are reported for (their ``window_start``).
@@ -201,8 +204,7 @@ def training_checks(
         types: which checks: data quality (expectation suite, conflicting labels) and/or
             security (flipped duplicates, source burst).
     """
-    model = config.model
-    if model is None or model.training is None or not targets:
+    if not targets or model.training is None:
         return []
     training = model.training
     wanted = set(types)
@@ -211,7 +213,7 @@ def training_checks(
         IncidentType.DATA_QUALITY: CheckFactory(TRAINING_DETECTOR, IncidentType.DATA_QUALITY, span),
         IncidentType.SECURITY_ADVERSARIAL: CheckFactory(POISONING_DETECTOR, IncidentType.SECURITY_ADVERSARIAL, span),
     }
-    comp = training_component(config)
+    comp = training_component(config, model)
     label = batch_label(model)
     by_id = {b.id: b for b in batches}
     unknown = [t for t in targets if t not in by_id]
@@ -292,11 +294,21 @@ def _signals(model: ModelConfig, history: list[TrainingBatch], targets: list[str
 
 
 def run_training(window: Window, config: SystemConfig, itype: IncidentType, name: str) -> list[CheckResult]:
-    """Return one training detector's checks over ``window``: the batches that landed in it, or why none."""
+    """Return one training detector's checks over ``window`` for every model: the batches that landed, or why none.
+
+    A system without a model has nothing to train, and gives no check (as the other model detectors).
+    """
     make = CheckFactory(name, itype, window.current)
-    model = config.model
-    if model is None:
-        return []  # as the other model detectors: a system without a model has nothing to train
+    out: list[CheckResult] = []
+    for model in config.models:
+        out += for_model(_model_training(make, window, config, model, itype), model, config)
+    return out
+
+
+def _model_training(
+    make: CheckFactory, window: Window, config: SystemConfig, model: ModelConfig, itype: IncidentType
+) -> list[CheckResult]:
+    """Return one model's training checks over ``window``."""
     if model.training is None:
         return [
             make.no_data(
@@ -306,7 +318,7 @@ def run_training(window: Window, config: SystemConfig, itype: IncidentType, name
                 check="training_batches",
             )
         ]
-    comp = training_component(config)
+    comp = training_component(config, model)
     try:
         batches = training_batches(model, window)
     except DataError as exc:
@@ -332,7 +344,7 @@ def run_training(window: Window, config: SystemConfig, itype: IncidentType, name
                 details={"node": model.training.node, "batches_read": len(batches)},
             )
         ]
-    return training_checks(config, batches, targets, window.current.start, window.current.end, types=(itype,))
+    return training_checks(config, model, batches, targets, window.current.start, window.current.end, types=(itype,))
 
 
 @register

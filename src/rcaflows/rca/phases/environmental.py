@@ -20,6 +20,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from rcaflows.config.models import ModelConfig
 from rcaflows.graph import client_node
 from rcaflows.rca.context import RcaContext
 from rcaflows.rca.models import Finding, PhaseName, PhaseResult, PhaseStatus
@@ -165,9 +166,15 @@ class EnvironmentalPhase:
                             details={"z": float(row["z"])},
                         )
                     )
-        model = ctx.config.model
-        ref, cur = ctx.split_predictions()
-        if model is None or cur.empty or ref.empty or model.client_column not in cur.columns:
+        for model in ctx.config.models:
+            out += self._client_floods(ctx, model, onset)
+        return out
+
+    def _client_floods(self, ctx: RcaContext, model: ModelConfig, onset: pd.Timestamp) -> list[Finding]:
+        """Return a finding per client whose share and rate of ``model``'s requests jumped."""
+        out: list[Finding] = []
+        ref, cur = ctx.split_predictions(model)
+        if cur.empty or ref.empty or model.client_column not in cur.columns:
             return out
         sec = ctx.config.detectors.security_adversarial
         ccol = model.client_column

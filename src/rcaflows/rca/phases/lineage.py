@@ -29,7 +29,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from rcaflows.config.models import MetricKind
+from rcaflows.config.models import MetricKind, ModelConfig
 from rcaflows.detection.detectors.training_data import training_batches, training_checks, training_component
 from rcaflows.errors import DataError
 from rcaflows.model.training import version_batches
@@ -203,18 +203,32 @@ class LineagePhase:
 def _training_findings(ctx: RcaContext, sym_node: str, phase: Any) -> tuple[list[Finding], list[str]]:
     """Return a finding per failing training batch of a model version serving after the split, and notes.
 
+    Every model upstream of the symptom is followed; with several models, each note names its model.
+    """
+    findings: list[Finding] = []
+    notes: list[str] = []
+    several = len(ctx.config.models) > 1
+    for model in ctx.config.models:
+        found, said = _model_training(ctx, model, sym_node, phase)
+        findings += found
+        notes += [f"model {model.name}: {n}" for n in said] if several else said
+    return findings, notes
+
+
+def _model_training(ctx: RcaContext, model: ModelConfig, sym_node: str, phase: Any) -> tuple[list[Finding], list[str]]:
+    """Return ``model``'s training findings and notes (see :func:`_training_findings`).
+
     The notes say why a link could not be followed (no version column, a version without a declared
     batch, a batch that is not among the files) or that a linked batch passed every check.
     """
-    model = ctx.config.model
-    if model is None or model.training is None:
+    if model.training is None:
         return [], []
     if model.lineage_node != sym_node and model.lineage_node not in nx.ancestors(ctx.lineage, sym_node):
         return [], []
     col = model.log.version
     if col is None:
         return [], ["model.log.version is not declared: served versions cannot be linked to training batches"]
-    ref, cur = ctx.split_predictions()
+    ref, cur = ctx.split_predictions(model)
     if cur.empty or col not in cur.columns:
         return [], [f"no rows with a '{col}' column after the split: no served version to follow"]
     cur_share = cur[col].dropna().astype(str).value_counts(normalize=True)
@@ -230,7 +244,7 @@ def _training_findings(ctx: RcaContext, sym_node: str, phase: Any) -> tuple[list
     links = version_batches(model, batches)
     by_id = {b.id: b for b in batches}
     node = model.training.node
-    comp = training_component(ctx.config)
+    comp = training_component(ctx.config, model)
     split = ctx.analysis.split
     findings: list[Finding] = []
     notes: list[str] = []
@@ -247,7 +261,7 @@ def _training_findings(ctx: RcaContext, sym_node: str, phase: Any) -> tuple[list
             if not absent:
                 notes.append(f"version {version}: no training batch declared (model.training.versions)")
             continue
-        failed = [c for c in training_checks(ctx.config, batches, ids, ctx.data.start, ctx.data.end) if c.failed]
+        failed = [c for c in training_checks(ctx.config, model, batches, ids, ctx.data.start, ctx.data.end) if c.failed]
         before = float(ref_share.get(version, 0.0))
         new = before < NEW_VERSION_FRACTION * share
         for bid in ids:

@@ -66,11 +66,46 @@ class ModelBehaviourPhase:
     name = PhaseName.MODEL_BEHAVIOUR
 
     def run(self, ctx: RcaContext) -> PhaseResult:
-        """Return findings on source components, clients and the model component."""
-        model = ctx.config.model
-        if model is None:
+        """Return findings on source components, clients and each model's component.
+
+        Every model is analysed on its own rows; with several, each finding names its model
+        (``details["model"]``) and the phase's details are keyed by model name.
+        """
+        models = ctx.config.models
+        if not models:
             return PhaseResult(phase=self.name, status=PhaseStatus.SKIPPED, error="no model configured")
-        ref, cur = ctx.split_predictions()
+        if len(models) == 1:
+            return self._one(ctx, models[0])
+        results = {m.name: self._one(ctx, m) for m in models}
+        done = {n: r for n, r in results.items() if r.status == PhaseStatus.OK}
+        if not done:
+            why = "; ".join(f"model {n}: {r.error}" for n, r in results.items())
+            return PhaseResult(phase=self.name, status=PhaseStatus.SKIPPED, error=why)
+        findings = [
+            f.model_copy(
+                update={
+                    "details": {**f.details, "model": n},
+                    "evidence": [f"model {n}: {e}" for e in f.evidence[:1]] + f.evidence[1:],
+                }
+            )
+            for n, r in done.items()
+            for f in r.findings
+        ]
+        return PhaseResult(
+            phase=self.name,
+            status=PhaseStatus.OK,
+            findings=sorted(findings, key=lambda f: -f.score),
+            summary="; ".join(f"model {n}: {r.summary or r.error}" for n, r in results.items()),
+            details={
+                "models": {
+                    n: r.details if r.status == PhaseStatus.OK else {"skipped": r.error} for n, r in results.items()
+                }
+            },
+        )
+
+    def _one(self, ctx: RcaContext, model: ModelConfig) -> PhaseResult:
+        """Return the findings of one model's rows (see :meth:`run`)."""
+        ref, cur = ctx.split_predictions(model)
         if len(ref) < MIN_REFERENCE or len(cur) < MIN_CURRENT:
             return PhaseResult(
                 phase=self.name,
