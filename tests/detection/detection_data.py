@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rcaflows.config.loader import demo_config_path, load_config
-from rcaflows.config.models import MetricKind, ModelConfig, PredictionLogConfig, SystemConfig
+from rcaflows.config.models import MetricKind, ModelAnalysisConfig, ModelConfig, PredictionLogConfig, SystemConfig
 from rcaflows.data import MonitoringData, Window
 
 END = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -135,8 +135,13 @@ def with_frames(data: MonitoringData, **frames: object) -> MonitoringData:
     return replace(data, **frames)
 
 
-def with_model(task: str, features: list[str], **log: object) -> SystemConfig:
-    """Return the demo config with its model replaced by model ``m`` of ``task`` on ``features``, logged per ``log``."""
+def with_model(
+    task: str, features: list[str], analysis: ModelAnalysisConfig | None = None, **log: object
+) -> SystemConfig:
+    """Return the demo config with its model replaced by model ``m`` of ``task`` on ``features``.
+
+    The model's log is declared by ``log`` and its analysis settings by ``analysis`` (defaults if None).
+    """
     base = load_config(demo_config_path())
     assert base.models
     model = ModelConfig(
@@ -147,5 +152,6 @@ def with_model(task: str, features: list[str], **log: object) -> SystemConfig:
         task=task,
         label_delay=timedelta(minutes=5),
         log=PredictionLogConfig(**log),
+        analysis=analysis or ModelAnalysisConfig(),
     )
     return base.model_copy(update={"models": [model]})

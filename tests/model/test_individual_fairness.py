@@ -12,13 +12,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from tests.detection.detection_data import with_model
 
-from rcaflows.config.loader import demo_config_path, load_config
 from rcaflows.config.models import (
     IndividualFairnessConfig,
     ModelAnalysisConfig,
-    ModelConfig,
-    PredictionLogConfig,
     SystemConfig,
 )
 from rcaflows.data import MonitoringData, Window
@@ -35,19 +33,14 @@ CLASSES = np.array(["billing", "tech", "sales"])
 
 
 def _config(task: str, **analysis: object) -> SystemConfig:
-    base = load_config(demo_config_path())
-    assert base.models
-    model = ModelConfig(
-        name="m",
-        component=base.models[0].component,
-        lineage_node=base.models[0].lineage_node,
-        features=["x0", "x1", "x2", "x3", "channel", "sex"],  # the protected column is a feature too
-        task=task,
-        label_delay=timedelta(minutes=5),
-        log=PredictionLogConfig(groups=["sex", "region"], request_id="request_id"),
-        analysis=ModelAnalysisConfig(individual_fairness=IndividualFairnessConfig(**analysis)),
+    """Return a system whose model ``m`` of ``task`` has the protected column among its features."""
+    return with_model(
+        task,
+        ["x0", "x1", "x2", "x3", "channel", "sex"],  # the protected column is a feature too
+        ModelAnalysisConfig(individual_fairness=IndividualFairnessConfig(**analysis)),
+        groups=["sex", "region"],
+        request_id="request_id",
     )
-    return base.model_copy(update={"models": [model]})
 
 
 def _frame(
