@@ -242,43 +242,18 @@ class ModelBehaviourPhase:
         if "score" in cur.columns:
             s_ref, s_cur = ref["score"].dropna().to_numpy(float), cur_in["score"].dropna().to_numpy(float)
             if len(s_ref) > 1 and len(s_cur) > 1:
-                ks = stats.ks_2samp(s_ref, s_cur)
-                cks = stats.ks_2samp(np.abs(s_ref - 0.5) * 2, np.abs(s_cur - 0.5) * 2)
+                c_ref, c_cur = np.abs(s_ref - 0.5) * 2, np.abs(s_cur - 0.5) * 2  # confidence of a binary score
+                ks, cks = stats.ks_2samp(s_ref, s_cur), stats.ks_2samp(c_ref, c_cur)
                 details.update(score_ks=float(ks.statistic), confidence_ks=float(cks.statistic))
                 if ks.pvalue < 1e-3 and ks.statistic >= 0.05:
+                    note = "; input drift explains part of it" if has_drift else "; no input feature drifted"
                     findings.append(
-                        Finding(
-                            phase=self.name,
-                            component=model.component,
-                            metric="score",
-                            kind="prediction_drift",
-                            score=float(min(1.0, ks.statistic / 0.3)) * model_factor,
-                            onset=onset_or_none(onset),
-                            evidence=[
-                                f"score distribution moved (KS {ks.statistic:.2f}, p={ks.pvalue:.1e}); mean "
-                                f"{s_ref.mean():.3f} -> {s_cur.mean():.3f}"
-                                + ("; input drift explains part of it" if has_drift else "; no input feature drifted")
-                            ],
-                            details={"ks": float(ks.statistic), "p_value": float(ks.pvalue)},
-                        )
+                        self._ks_shift(model, "score", "prediction_drift", ks, s_ref, s_cur, onset, model_factor, note)
                     )
                 sec = ctx.config.detectors.security_adversarial
                 if cks.pvalue < 1e-3 and cks.statistic >= sec.confidence_effect:
-                    c_ref, c_cur = np.abs(s_ref - 0.5) * 2, np.abs(s_cur - 0.5) * 2
                     findings.append(
-                        Finding(
-                            phase=self.name,
-                            component=model.component,
-                            metric="confidence",
-                            kind="confidence_shift",
-                            score=float(min(1.0, cks.statistic / 0.3)) * model_factor,
-                            onset=onset_or_none(onset),
-                            evidence=[
-                                f"prediction confidence moved (KS {cks.statistic:.2f}): mean "
-                                f"{c_ref.mean():.3f} -> {c_cur.mean():.3f}"
-                            ],
-                            details={"ks": float(cks.statistic), "p_value": float(cks.pvalue)},
-                        )
+                        self._ks_shift(model, "confidence", "confidence_shift", cks, c_ref, c_cur, onset, model_factor)
                     )
 
         # --- segments ----------------------------------------------------------------------------
@@ -374,6 +349,34 @@ class ModelBehaviourPhase:
             + f"; reference {len(ref)} rows, current {len(cur)} rows from {fmt_time(onset)} UTC"
         )
         return PhaseResult(phase=self.name, status=PhaseStatus.OK, findings=findings, summary=summary, details=details)
+
+    def _ks_shift(
+        self,
+        model: ModelConfig,
+        metric: str,
+        kind: str,
+        ks: Any,
+        before: np.ndarray,
+        after: np.ndarray,
+        onset: Any,
+        factor: float,
+        note: str = "",
+    ) -> Finding:
+        """Return the finding that the model's ``metric`` distribution moved (two-sample KS result ``ks``)."""
+        what = {"score": "score distribution", "confidence": "prediction confidence"}.get(metric, metric)
+        return Finding(
+            phase=self.name,
+            component=model.component,
+            metric=metric,
+            kind=kind,
+            score=float(min(1.0, ks.statistic / 0.3)) * factor,
+            onset=onset_or_none(onset),
+            evidence=[
+                f"{what} moved (KS {ks.statistic:.2f}, p={ks.pvalue:.1e}); mean "
+                f"{before.mean():.3f} -> {after.mean():.3f}{note}"
+            ],
+            details={"ks": float(ks.statistic), "p_value": float(ks.pvalue)},
+        )
 
     def _slices(
         self,
