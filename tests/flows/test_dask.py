@@ -16,7 +16,7 @@ import pytest
 import rcaflows.demo
 from rcaflows.demo import DEMO_END
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dask")]  # one cluster for the module, on one worker
 
 SCENARIO = "deploy_latency"
 

@@ -23,7 +23,8 @@ import pytest
 from rcaflows.demo import DEMO_END, write_demo_config
 from rcaflows.incidents import Store, list_incidents, rca_runs
 
-pytestmark = pytest.mark.slow
+# one worker runs the whole module: its module fixture (13 detection runs) would otherwise run once per worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kill")]
 
 DRIVER = Path(__file__).with_name("kill_driver.py")
 SCENARIO = "dependency_timeout"

@@ -30,6 +30,8 @@ from rcaflows.incidents import Incident, Store, events, get_incident, rca_runs
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / "src" / "rcaflows" / "demo" / "system.yaml"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+#: the tests on the served API share one worker, so ``prefect server`` starts once per run, not per worker
+ON_SERVER = pytest.mark.xdist_group("prefect-server")
 
 
 @dataclass
@@ -209,6 +211,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 @pytest.mark.slow
+@ON_SERVER
 def test_ui_started_rca_run_completes_with_artifacts_and_audit_log(served: Served) -> None:
     # Open the incidents as the hourly schedule would, without RCA, through the detection deployment.
     det_id = _run(
@@ -258,6 +261,7 @@ def test_ui_started_rca_run_completes_with_artifacts_and_audit_log(served: Serve
 
 
 @pytest.mark.slow
+@ON_SERVER
 def test_bad_parameters_fail_the_run_with_the_reason(served: Served) -> None:
     unknown = _run(_wait_run(served.api, _run(_start(served.api, "rca/on-demand", {"incident": "INC-9999"}))))
     assert unknown.state.type.value == "FAILED"
@@ -279,6 +283,7 @@ def test_bad_parameters_fail_the_run_with_the_reason(served: Served) -> None:
 
 
 @pytest.mark.slow
+@ON_SERVER
 def test_detection_event_starts_the_rca_through_the_automation(served: Served) -> None:
     det_id = _run(
         _start(
