@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
+from tests.examples import EXAMPLES, example_generator
 from typer.testing import CliRunner
 
 from rcaflows.cli import app
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "two_models"
+EXAMPLE = EXAMPLES / "two_models"
 END = pd.Timestamp("2026-03-02T12:00:00Z")
 runner = CliRunner()
 
 
 def _logs(tmp_path: Path) -> dict[str, Path]:
-    spec = importlib.util.spec_from_file_location("two_models_generate", EXAMPLE / "generate.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    paths: dict[str, Path] = mod.write(tmp_path, END, "none")
+    paths: dict[str, Path] = example_generator("two_models").write(tmp_path, END, "none")
     return paths
 
 

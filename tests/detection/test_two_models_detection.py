@@ -8,14 +8,13 @@ delivers nothing; two models declaring one component.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
+from tests.examples import EXAMPLES, example_generator
 
 from rcaflows.config import load_config, parse_config
 from rcaflows.config.models import SystemConfig
@@ -31,7 +30,7 @@ from rcaflows.errors import ConfigError
 from rcaflows.sources.base import load_sources
 from rcaflows.vocab import CheckStatus
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "two_models"
+EXAMPLE = EXAMPLES / "two_models"
 END = pd.Timestamp("2026-03-02T12:00:00Z")
 CURRENT = END - pd.Timedelta(hours=1)
 
@@ -217,18 +216,9 @@ def _one_model_yaml() -> str:
 # -- the bundled example: two sources, two models ------------------------------------------------
 
 
-def example_generator() -> ModuleType:
-    """Return the two-model example's generator."""
-    spec = importlib.util.spec_from_file_location("two_models_generate", EXAMPLE / "generate.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def example_window(tmp_path: Path, fault: str) -> tuple[SystemConfig, Window]:
     """Generate the example's logs with ``fault`` and return its config (reading them) and window."""
-    example_generator().write(tmp_path, END, fault)
+    example_generator("two_models").write(tmp_path, END, fault)
     cfg = load_config(EXAMPLE / "system.yaml")
     sources = [
         s.model_copy(update={"options": {"directory": str(tmp_path / Path(s.options["directory"]).name)}})

@@ -7,25 +7,17 @@ returns the example's config with its paths and store moved under the test's dir
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
+
+from tests.examples import EXAMPLES, example_generator
 
 from rcaflows.config import load_config
 from rcaflows.config.models import SourceConfig, StoreConfig, SystemConfig
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "poisoned_training"
+EXAMPLE = EXAMPLES / "poisoned_training"
 
 
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("poisoned_training_generate", EXAMPLE / "generate.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_gen = _generator()
+_gen = example_generator("poisoned_training")
 FEATURES: list[str] = _gen.FEATURES
 START = _gen.START
 POISONED: str = _gen.POISONED

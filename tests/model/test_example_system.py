@@ -6,12 +6,12 @@ a feature pipeline change, run through the engine pipeline (detection, incident 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.examples import EXAMPLES, example_generator
 
 from rcaflows import pipeline
 from rcaflows.config import load_config
@@ -26,17 +26,12 @@ from rcaflows.rca.service import plan_for_incident
 from rcaflows.sources.base import load_sources
 from rcaflows.vocab import CheckStatus
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ROOT = EXAMPLES / "demand_forecast"
 END = pd.Timestamp("2026-03-02T12:00:00Z")
 
 
 def _generator(root: Path = ROOT):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(f"{root.name}_generate", root / "generate.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return example_generator(root.name)
 
 
 def _system(tmp_path: Path, fault: bool, root: Path = ROOT) -> tuple[SystemConfig, Window, dict[str, str]]:
