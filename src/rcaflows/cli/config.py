@@ -64,21 +64,13 @@ def _custom_metric_problems(cfg: Any, path: Path) -> list[str]:
     """
     if not any(m.analysis.custom_metrics for m in cfg.models):
         return []
-    import yaml
-
     from rcaflows.config.loader import located
     from rcaflows.model.custom import import_problems
 
-    try:  # the YAML may declare the one model as 'model:' or list them under 'models:'
-        listed = "models" in (yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except (OSError, ValueError, yaml.YAMLError):
-        listed = True
     found = [
-        ((("models", i) if listed else ("model",)) + field, msg)
-        for i, model in enumerate(cfg.models)
-        for field, msg in import_problems(model)
+        (("models", i, *field), msg) for i, model in enumerate(cfg.models) for field, msg in import_problems(model)
     ]
-    return located(path, found)
+    return located(path, found)  # shown as 'model.…' where the file uses that shorthand
 
 
 def _check_predictions(cfg: Any, path: Path, name: str | None = None) -> None:

@@ -74,14 +74,17 @@ def _dotted(path: Path_) -> str:
 def located(file: str | Path, problems: Iterable[tuple[Path_, str]]) -> list[str]:
     """Return each ``(field path, problem)`` as ``file:line: field.path: problem``, like the loader's own.
 
-    For the checks made above the loader (notifier kinds, schedules, templates): the line is that
-    of the field in ``file``, or of its nearest parent; 1 when the file cannot be read.
+    For the checks made above the loader (notifier kinds, schedules, templates, custom metrics): the
+    line is that of the field in ``file``, or of its nearest parent; 1 when the file cannot be read.
+    A ``models.0`` path is shown as ``model`` where the file uses that shorthand.
     """
     try:
         lines = _line_map(Path(file).read_text(encoding="utf-8"))
     except (OSError, ValueError, yaml.YAMLError):
         lines = {}
-    return [f"{file}:{_line_of(lines, path)}: {_dotted(path)}: {msg}" for path, msg in problems]
+    top = {p[0] for p in lines if len(p) == 1}
+    written = [(_as_written(path, top), msg) for path, msg in problems]
+    return [f"{file}:{_line_of(lines, path)}: {_dotted(path)}: {msg}" for path, msg in written]
 
 
 def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
@@ -246,9 +249,12 @@ def _cross_reference(cfg: SystemConfig) -> Iterator[tuple[Path_, str]]:
     yield from communication_problems(cfg)
 
 
-def _as_written(path: Path_, raw: dict[str, Any]) -> Path_:
-    """Return ``path`` as the file spells it: ``models.0.x`` is ``model.x`` where the file says ``model:``."""
-    if path[:2] == ("models", 0) and "model" in raw and "models" not in raw:
+def _as_written(path: Path_, top: Iterable[Any]) -> Path_:
+    """Return ``path`` as the file spells it: ``models.0.x`` is ``model.x`` where the file says ``model:``.
+
+    ``top`` holds the file's top-level keys.
+    """
+    if path[:2] == ("models", 0) and "model" in top and "models" not in top:
         return ("model", *path[2:])
     return path
 

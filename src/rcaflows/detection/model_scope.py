@@ -8,8 +8,8 @@ model's as long as the components differ, and a single-model system's keys do no
 
 Two models' checks could still meet on one component: when both models declare the same
 component (one serving process hosting two models), or on a component no model owns (a
-``client:<id>`` that calls both, the ``clients`` placeholder). There the model's name is appended
-to the check's metric as ``<metric>[model=<name>]`` (the bracket form of ``fpr[group=X]``);
+``client:<id>`` that calls both, the ``clients`` placeholder). There the check's metric carries
+the model's name, ``<metric>[model=<name>]`` (the bracket form of ``fpr[group=X]``), and
 :func:`split_metric` reads it back. Every model check also names its model in
 ``details["model"]``, and with several models its message starts with the name.
 """
